@@ -1,0 +1,57 @@
+import { ApiError } from "./errors";
+import { API_KEY_PREFIX, apiKeyPrefix, hashApiKey } from "./ids";
+import type { Logger } from "./log";
+import type { KeyOwner, Store } from "./store/types";
+
+export type Clock = () => number;
+
+// A real key is `hklst_` + at least 32 URL-safe characters (SPEC §1).
+const KEY_FORMAT = /^hklst_[A-Za-z0-9_-]{32,}$/;
+const BEARER = /^bearer +(\S+) *$/i;
+
+// last_used_at may lag by up to a minute (SPEC §1): a use is queued only when the stored
+// time is older than this, and the queue is written every USE_FLUSH_MS off the request path.
+const USE_RECORD_AFTER_MS = 30_000;
+export const USE_FLUSH_MS = 30_000;
+
+export interface Authenticator {
+  /** The key's owner, or throws 401. */
+  authenticate(request: Request): Promise<KeyOwner>;
+  /** Writes the queued last_used_at times. */
+  flushKeyUse(): Promise<void>;
+}
+
+export function createAuthenticator(options: { store: Store; clock: Clock; dev: boolean; logger: Logger }): Authenticator {
+  const { store, clock, dev, logger } = options;
+  const pendingUse = new Map<string, number>();
+
+  async function findOrCreateDevOwner(token: string, keyHash: string): Promise<KeyOwner | null> {
+    const org = { name: `dev-${keyHash.slice(0, 16)}`, plan: "scale" as const, maxEntries: null };
+    const key = { name: "dev token", keyHash, keyPrefix: apiKeyPrefix(token) };
+    const created = await store.createOrganizationWithKey(org, key, clock());
+    if (created) logger.info("dev mode: created an organization for a new token", { org: created.organization.id, key: key.keyPrefix });
+    // A concurrent first use may have created it a moment earlier.
+    return created ?? (await store.findKeyOwner(keyHash));
+  }
+
+  return {
+    async authenticate(request) {
+      const token = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
+      const wellFormed = token !== undefined && (dev ? token.startsWith(API_KEY_PREFIX) : KEY_FORMAT.test(token));
+      if (!wellFormed) throw new ApiError("unauthorized");
+      const keyHash = hashApiKey(token);
+      const owner = (await store.findKeyOwner(keyHash)) ?? (dev ? await findOrCreateDevOwner(token, keyHash) : null);
+      if (!owner || owner.key.revokedAt !== null) throw new ApiError("unauthorized");
+      const now = clock();
+      if (now - (owner.key.lastUsedAt ?? 0) * 1000 >= USE_RECORD_AFTER_MS) pendingUse.set(owner.key.id, now);
+      return owner;
+    },
+
+    async flushKeyUse() {
+      if (pendingUse.size === 0) return;
+      const uses = new Map(pendingUse);
+      pendingUse.clear();
+      await store.recordKeyUse(uses);
+    },
+  };
+}

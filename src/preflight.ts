@@ -1,0 +1,32 @@
+import { Elysia } from "elysia";
+import type { Authenticator } from "./auth";
+import { hasBody, MAX_BODY_BYTES, mediaType } from "./body";
+import { ApiError } from "./errors";
+import { findRoute, rawPath } from "./known-routes";
+import { hasDatastore } from "./plans";
+import type { KeyOwner } from "./store/types";
+
+/**
+ * Everything decided before routing, in SPEC §4's order of precedence: unknown route (left to
+ * Elysia's 404) → 405 → 401 → 403 → 413 (declared length) → 415. Body parsing (400, and 413
+ * for chunked bodies) and validation (422) follow in the routes.
+ */
+// onRequest hooks are always global in Elysia: they run for every request, before routing.
+export function preflight(authenticator: Authenticator) {
+  return new Elysia({ name: "preflight" })
+    .decorate("owner", undefined as unknown as KeyOwner)
+    .onRequest(async (context) => {
+      const { request } = context;
+      const route = findRoute(rawPath(request.url));
+      if (!route) return;
+      if (!route.methods.includes(request.method)) throw ApiError.methodNotAllowed(route.methods);
+      if (route.access === "public") return;
+      const owner = await authenticator.authenticate(request);
+      if (route.access === "datastore" && !hasDatastore(owner.organization)) throw new ApiError("planForbidden");
+      if (route.body && hasBody(request)) {
+        if (Number(request.headers.get("content-length")) > MAX_BODY_BYTES) throw new ApiError("payloadTooLarge");
+        if (mediaType(request.headers.get("content-type")) !== "application/json") throw new ApiError("unsupportedMediaType");
+      }
+      context.owner = owner;
+    });
+}

@@ -1,0 +1,8 @@
+/** Whole seconds for a millisecond clock reading, as rows store them. */
+export const toSeconds = (ms: number) => Math.floor(ms / 1000);
+
+/**
+ * SQL condition for a live entry: live until now >= expires_at. With whole-second
+ * expiries, `now_ms < expires_at * 1000` is the same as `floor(now_ms / 1000) < expires_at`.
+ */
+export const LIVE = "(expires_at IS NULL OR expires_at > ?)";
