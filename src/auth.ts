@@ -1,12 +1,10 @@
 import { ApiError } from "./errors";
-import { API_KEY_PREFIX, apiKeyPrefix, hashApiKey } from "./ids";
+import { API_KEY_PREFIX, apiKeyPrefix, hashApiKey, isWellFormedKey } from "./ids";
 import type { Logger } from "./log";
 import type { KeyOwner, Store } from "./store/types";
 
 export type Clock = () => number;
 
-// A real key is `hklst_` + at least 32 URL-safe characters (SPEC §1).
-const KEY_FORMAT = /^hklst_[A-Za-z0-9_-]{32,}$/;
 const BEARER = /^bearer +(\S+) *$/i;
 
 // last_used_at may lag by up to a minute (SPEC §1): a use is queued only when the stored
@@ -37,7 +35,7 @@ export function createAuthenticator(options: { store: Store; clock: Clock; dev: 
   return {
     async authenticate(request) {
       const token = BEARER.exec(request.headers.get("authorization") ?? "")?.[1];
-      const wellFormed = token !== undefined && (dev ? token.startsWith(API_KEY_PREFIX) : KEY_FORMAT.test(token));
+      const wellFormed = token !== undefined && (dev ? token.startsWith(API_KEY_PREFIX) : isWellFormedKey(token));
       if (!wellFormed) throw new ApiError("unauthorized");
       const keyHash = hashApiKey(token);
       const owner = (await store.findKeyOwner(keyHash)) ?? (dev ? await findOrCreateDevOwner(token, keyHash) : null);

@@ -21,6 +21,10 @@ export const newApiKeyId = () => `key_${randomString(ALPHANUMERIC, 20)}`;
 
 export const API_KEY_PREFIX = "hklst_";
 
+// A real key is `hklst_` + at least 32 URL-safe characters (SPEC §1).
+const KEY_FORMAT = /^hklst_[A-Za-z0-9_-]{32,}$/;
+export const isWellFormedKey = (key: string) => KEY_FORMAT.test(key);
+
 /** A fresh clear API key: `hklst_` + 43 URL-safe characters (32 random bytes). */
 export function newApiKeySecret(): string {
   return API_KEY_PREFIX + Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
