@@ -22,6 +22,9 @@ export interface Authenticator {
 export function createAuthenticator(options: { store: Store; clock: Clock; dev: boolean; logger: Logger }): Authenticator {
   const { store, clock, dev, logger } = options;
   const pendingUse = new Map<string, number>();
+  // When each key's use was last queued: the owner may come from a cache holding an old
+  // last_used_at, so this, not the row, decides whether a use is worth recording.
+  const lastQueued = new Map<string, number>();
 
   async function findOrCreateDevOwner(token: string, keyHash: string): Promise<KeyOwner | null> {
     const org = { name: `dev-${keyHash.slice(0, 16)}`, plan: "scale" as const, maxEntries: null };
@@ -41,7 +44,12 @@ export function createAuthenticator(options: { store: Store; clock: Clock; dev: 
       const owner = (await store.findKeyOwner(keyHash)) ?? (dev ? await findOrCreateDevOwner(token, keyHash) : null);
       if (!owner || owner.key.revokedAt !== null) throw new ApiError("unauthorized");
       const now = clock();
-      if (now - (owner.key.lastUsedAt ?? 0) * 1000 >= USE_RECORD_AFTER_MS) pendingUse.set(owner.key.id, now);
+      const previous = lastQueued.get(owner.key.id) ?? (owner.key.lastUsedAt ?? -Infinity) * 1000;
+      if (now - previous >= USE_RECORD_AFTER_MS) {
+        if (lastQueued.size >= 10_000) lastQueued.clear();
+        lastQueued.set(owner.key.id, now);
+        pendingUse.set(owner.key.id, now);
+      }
       return owner;
     },
 

@@ -16,27 +16,42 @@ export function hasBody(request: Request): boolean {
 export const mediaType = (contentType: string | null) => (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 
 /**
- * Reads the body as text, refusing it with 413 once it passes MAX_BODY_BYTES: a declared
- * length is checked before reading; a chunked body is counted as it arrives and the stream
- * cancelled, so an oversized body is never buffered whole.
+ * The body's chunks, counted as they arrive; null (and the stream cancelled) once they pass
+ * MAX_BODY_BYTES, so an oversized body is never read whole. `keep: false` counts only.
  */
-async function readLimited(request: Request): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > MAX_BODY_BYTES) throw new ApiError("payloadTooLarge");
-  if (!Number.isNaN(declared) || !request.body) return request.text();
+async function readCounted(body: ReadableStream<Uint8Array>, keep: boolean): Promise<Uint8Array[] | null> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = request.body.getReader();
+  const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return chunks;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await reader.cancel();
-      throw new ApiError("payloadTooLarge");
+      return null;
     }
-    chunks.push(value);
+    if (keep) chunks.push(value);
   }
+}
+
+/** Whether the body is over the limit: by its declared length, or by counting a streamed one. */
+export async function isOversized(request: Request): Promise<boolean> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null) return Number(declared) > MAX_BODY_BYTES;
+  return request.body !== null && (await readCounted(request.body, false)) === null;
+}
+
+/** Reads the body as text, refusing it with 413 once it passes MAX_BODY_BYTES. */
+async function readLimited(request: Request): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (Number(declared) > MAX_BODY_BYTES) throw new ApiError("payloadTooLarge");
+    return request.text();
+  }
+  if (!request.body) return "";
+  const chunks = await readCounted(request.body, true);
+  if (chunks === null) throw new ApiError("payloadTooLarge");
   return new TextDecoder().decode(Buffer.concat(chunks));
 }
 

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Authenticator } from "./auth";
-import { hasBody, MAX_BODY_BYTES, mediaType } from "./body";
+import { hasBody, isOversized, mediaType } from "./body";
 import { ApiError } from "./errors";
 import { findRoute, rawPath } from "./known-routes";
 import { hasDatastore } from "./plans";
@@ -24,8 +24,14 @@ export function preflight(authenticator: Authenticator) {
       const owner = await authenticator.authenticate(request);
       if (route.access === "datastore" && !hasDatastore(owner.organization)) throw new ApiError("planForbidden");
       if (route.body && hasBody(request)) {
-        if (Number(request.headers.get("content-length")) > MAX_BODY_BYTES) throw new ApiError("payloadTooLarge");
-        if (mediaType(request.headers.get("content-type")) !== "application/json") throw new ApiError("unsupportedMediaType");
+        const json = mediaType(request.headers.get("content-type")) === "application/json";
+        // A declared length is checked at once. A streamed body of the right type is counted
+        // while it is parsed; one of the wrong type is counted (not kept) here, since 413
+        // outranks 415.
+        if (request.headers.has("content-length") || !json) {
+          if (await isOversized(request)) throw new ApiError("payloadTooLarge");
+        }
+        if (!json) throw new ApiError("unsupportedMediaType");
       }
       context.owner = owner;
     });

@@ -72,6 +72,9 @@ export const UpsertBody = t.Object({ entry: EntryInput });
 
 export const EntryResponse = t.Object({ data: Entry });
 
+// Unknown query parameters (a cache-buster, say) are ignored, as a hosted API would.
+const query = { additionalProperties: true };
+
 export const ListQuery = t.Object({
   namespace: t.Optional(t.String({ pattern: FILTER_PATTERN, error: MESSAGES.filter, description: "Exact namespace; empty or absent for all" })),
   prefix: t.Optional(
@@ -83,7 +86,7 @@ export const ListQuery = t.Object({
   page_size: t.Optional(
     t.String({ pattern: "^(100|[1-9][0-9]?)$", error: MESSAGES.pageSize, description: "Entries per page: an integer from 1 to 100", default: String(DEFAULT_PAGE_SIZE) }),
   ),
-});
+}, query);
 
 export const ListResponse = t.Object({
   data: t.Array(Entry),
@@ -95,7 +98,7 @@ export const ListResponse = t.Object({
 
 export const NamespaceQuery = t.Object({
   namespace: t.Optional(t.String({ description: "Defaults to `default`" })),
-});
+}, query);
 
 export const KeyParams = t.Object({
   // Elysia decodes `:key` itself and fails a bad %-sequence; such a key cannot exist, and a
