@@ -1,126 +1,80 @@
 import type { Database } from "bun:sqlite";
 import { newEntryId } from "../../ids";
-import type { EntryRecord, EntryWrite, ListQuery, Page, Store, UpsertResult } from "../types";
-import { LIVE, toSeconds } from "./time";
+import type { EntryRecord, EntryWrite, Store, UpsertResult } from "../types";
+import { createListing } from "./listing";
+import { ENTRY_COLUMNS, LIVE, toSeconds } from "./time";
+import { createWriteQueue, type WriteQueueOptions } from "./write-queue";
 
-const COLUMNS =
-  "id, namespace, key, value, description, expires_at AS expiresAt, created_at AS createdAt, updated_at AS updatedAt";
+type EntryStore = Pick<Store, "getEntry" | "listEntries" | "listNamespaces" | "upsertEntry" | "deleteEntry" | "purgeExpired">;
 
-/**
- * The first string after every string that starts with `prefix`, in binary order. Keys are
- * ASCII (SPEC §1), so bumping the last character never leaves the key alphabet's byte range.
- */
-export function prefixUpperBound(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
+type Locator = { org: string; ns: string; key: string };
 
-/** WHERE clause and parameters for a listing: one index range, never LIKE. */
-function listFilter(orgId: string, query: ListQuery, nowSec: number) {
-  let where = "organization_id = ?";
-  const params: (string | number)[] = [orgId];
-  if (query.namespace) {
-    where += " AND namespace = ?";
-    params.push(query.namespace);
-  }
-  if (query.prefix) {
-    where += " AND key >= ? AND key < ?";
-    params.push(query.prefix, prefixUpperBound(query.prefix));
-  }
-  where += ` AND ${LIVE}`;
-  params.push(nowSec);
-  return { where, params };
-}
-
-type EntryStore = Pick<
-  Store,
-  "getEntry" | "listEntries" | "listNamespaces" | "upsertEntry" | "deleteEntry" | "purgeExpired"
->;
-
-export function createEntryStore(sqlite: Database): EntryStore {
-  const selectLive = sqlite.query<EntryRecord, [string, string, string, number]>(
-    `SELECT ${COLUMNS} FROM entries WHERE organization_id = ? AND namespace = ? AND key = ? AND ${LIVE}`,
+export function createEntryStore(sqlite: Database, queueOptions: WriteQueueOptions): EntryStore {
+  const where = "organization_id = $org AND namespace = $ns AND key = $key";
+  const selectLive = sqlite.query<EntryRecord, Locator & { now: number }>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${where} AND ${LIVE}`);
+  const selectForWrite = sqlite.query<{ rowid: number; id: string; createdAt: number; expiresAt: number | null }, Locator>(
+    `SELECT rowid, id, created_at AS createdAt, expires_at AS expiresAt FROM entries WHERE ${where}`,
   );
-  const selectForWrite = sqlite.query<
-    { rowid: number; id: string; createdAt: number; expiresAt: number | null },
-    [string, string, string]
-  >(
-    "SELECT rowid, id, created_at AS createdAt, expires_at AS expiresAt FROM entries WHERE organization_id = ? AND namespace = ? AND key = ?",
+  const countLive = sqlite.query<{ n: number }, { org: string; now: number }>(
+    `SELECT count(*) AS n FROM entries WHERE organization_id = $org AND ${LIVE}`,
   );
-  const countLive = sqlite.query<{ n: number }, [string, number]>(
-    `SELECT count(*) AS n FROM entries WHERE organization_id = ? AND ${LIVE}`,
-  );
-  const insert = sqlite.query<EntryRecord, [string, string, string, string, string, string | null, number | null, number, number]>(
+  type Row = Locator & { id: string; value: string; description: string | null; expiresAt: number | null; createdAt: number; now: number };
+  // RETURNING statements are read with .all(): .get() leaves them (and their write) open.
+  const insert = sqlite.query<EntryRecord, Row>(
     `INSERT INTO entries (id, organization_id, namespace, key, value, description, expires_at, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+     VALUES ($id, $org, $ns, $key, $value, $description, $expiresAt, $createdAt, $now) RETURNING ${ENTRY_COLUMNS}`,
   );
-  const replace = sqlite.query<EntryRecord, [string, string, string | null, number | null, number, number, number]>(
-    `UPDATE entries SET id = ?, value = ?, description = ?, expires_at = ?, created_at = ?, updated_at = ?
-     WHERE rowid = ? RETURNING ${COLUMNS}`,
+  const replace = sqlite.query<EntryRecord, Omit<Row, keyof Locator> & { rowid: number }>(
+    `UPDATE entries SET id = $id, value = $value, description = $description, expires_at = $expiresAt,
+       created_at = $createdAt, updated_at = $now WHERE rowid = $rowid RETURNING ${ENTRY_COLUMNS}`,
   );
-  const removeLive = sqlite.query<EntryRecord, [string, string, string, number]>(
-    `DELETE FROM entries WHERE organization_id = ? AND namespace = ? AND key = ? AND ${LIVE} RETURNING ${COLUMNS}`,
+  const removeLive = sqlite.query<EntryRecord, Locator & { now: number }>(`DELETE FROM entries WHERE ${where} AND ${LIVE} RETURNING ${ENTRY_COLUMNS}`);
+  const purge = sqlite.query<null, { now: number; batch: number }>(
+    "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE expires_at <= $now LIMIT $batch)",
   );
-  const namespaces = sqlite.query<{ namespace: string }, [string, number]>(
-    `SELECT DISTINCT namespace FROM entries WHERE organization_id = ? AND ${LIVE} ORDER BY namespace`,
-  );
-  const purge = sqlite.query<null, [number, number]>(
-    "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE expires_at <= ? LIMIT ?)",
-  );
+  const listing = createListing(sqlite);
+  const writes = createWriteQueue(sqlite, queueOptions);
 
-  // Check-then-write under one write lock taken up front (BEGIN IMMEDIATE), so the entry
-  // limit and the one-entry-per-key rule hold against every other writer, in this process or
-  // another sharing the file. RETURNING statements use .all(): .get() leaves them open.
-  const upsert = sqlite.transaction((orgId: string, write: EntryWrite, limit: number | null, now: number): UpsertResult => {
-    const nowSec = toSeconds(now);
-    const expiresAt = write.ttlSeconds === null ? null : Math.ceil((now + write.ttlSeconds * 1000) / 1000);
-    const existing = selectForWrite.get(orgId, write.namespace, write.key);
-    const live = existing !== null && (existing.expiresAt === null || existing.expiresAt > nowSec);
-    if (!live && limit !== null && countLive.get(orgId, nowSec)!.n >= limit) return { ok: false, limit };
-    const [id, createdAt] = live ? [existing.id, existing.createdAt] : [newEntryId(), nowSec];
-    const rows = existing
-      ? replace.all(id, write.value, write.description, expiresAt, createdAt, nowSec, existing.rowid)
-      : insert.all(id, orgId, write.namespace, write.key, write.value, write.description, expiresAt, createdAt, nowSec);
+  // Runs inside the queue's write transaction, which holds the database's write lock: the
+  // check (live entry? room under the limit?) and the write cannot interleave with any other
+  // writer, in this process or another sharing the file.
+  function upsert(org: string, write: EntryWrite, limit: number | null, nowMs: number): UpsertResult {
+    const now = toSeconds(nowMs);
+    const locator = { org, ns: write.namespace, key: write.key };
+    const existing = selectForWrite.get(locator);
+    const live = existing !== null && (existing.expiresAt === null || existing.expiresAt > now);
+    if (!live && limit !== null && countLive.get({ org, now })!.n >= limit) return { ok: false, limit };
+    const fields = {
+      // A live entry keeps its id and created_at; an expired row at the key is a new entry.
+      id: live ? existing.id : newEntryId(),
+      createdAt: live ? existing.createdAt : now,
+      value: write.value,
+      description: write.description,
+      expiresAt: write.ttlSeconds === null ? null : Math.ceil((nowMs + write.ttlSeconds * 1000) / 1000),
+      now,
+    };
+    const rows = existing ? replace.all({ ...fields, rowid: existing.rowid }) : insert.all({ ...locator, ...fields });
     return { ok: true, entry: rows[0]! };
-  });
-
-  // The count and the page are read in one transaction so they agree with each other.
-  const list = sqlite.transaction((orgId: string, query: ListQuery, now: number): Page => {
-    const { where, params } = listFilter(orgId, query, toSeconds(now));
-    const totalCount = sqlite
-      .query<{ n: number }, (string | number)[]>(`SELECT count(*) AS n FROM entries WHERE ${where}`)
-      .get(...params)!.n;
-    if (query.offset >= totalCount) return { entries: [], totalCount };
-    const entries = sqlite
-      .query<EntryRecord, (string | number)[]>(
-        `SELECT ${COLUMNS} FROM entries WHERE ${where} ORDER BY namespace, key LIMIT ? OFFSET ?`,
-      )
-      .all(...params, query.limit, query.offset);
-    return { entries, totalCount };
-  });
+  }
 
   return {
-    async getEntry(orgId, namespace, key, now) {
-      return selectLive.get(orgId, namespace, key, toSeconds(now));
+    async getEntry(org, ns, key, now) {
+      return selectLive.get({ org, ns, key, now: toSeconds(now) });
     },
-
-    async listEntries(orgId, query, now) {
-      return list(orgId, query, now);
+    async listEntries(org, query, now) {
+      return listing.list(org, query, now);
     },
-
-    async listNamespaces(orgId, now) {
-      return namespaces.all(orgId, toSeconds(now)).map((row) => row.namespace);
+    async listNamespaces(org, now) {
+      return listing.namespaces(org, now);
     },
-
-    async upsertEntry(orgId, write, limit, now) {
-      return upsert.immediate(orgId, write, limit, now);
+    upsertEntry(org, write, limit, now) {
+      return writes.enqueue(() => upsert(org, write, limit, now));
     },
-
-    async deleteEntry(orgId, namespace, key, now) {
-      return removeLive.all(orgId, namespace, key, toSeconds(now))[0] ?? null;
+    deleteEntry(org, ns, key, now) {
+      return writes.enqueue(() => removeLive.all({ org, ns, key, now: toSeconds(now) })[0] ?? null);
     },
-
-    async purgeExpired(now, batchSize) {
-      return purge.run(toSeconds(now), batchSize).changes;
+    async purgeExpired(now, batch) {
+      return purge.run({ now: toSeconds(now), batch }).changes;
     },
   };
 }
