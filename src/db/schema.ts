@@ -55,3 +55,11 @@ export const entries = sqliteTable(
       .where(sql`${table.expiresAt} IS NOT NULL`),
   ],
 );
+
+// One row whose `epoch` grows whenever a key is revoked or an organization changes (triggers in
+// drizzle/0002). A server caches key lookups and drops its cache when the epoch moves, so a
+// revocation by any process (another worker, the CLI) takes effect at once.
+export const authEpoch = sqliteTable("auth_epoch", {
+  id: integer("id").primaryKey(),
+  epoch: integer("epoch").notNull(),
+});

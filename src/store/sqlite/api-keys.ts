@@ -4,6 +4,7 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { apiKeys, organizations } from "../../db/schema";
 import { newApiKeyId, newOrganizationId } from "../../ids";
 import type { ApiKeyRecord, KeyOwner, Organization, Store } from "../types";
+import type { AuthCache } from "./auth-cache";
 import { toSeconds } from "./time";
 
 type ApiKeyStore = Pick<
@@ -23,7 +24,7 @@ const KEY_COLUMNS = {
 
 type OwnerRow = ApiKeyRecord & { orgName: string; plan: Organization["plan"]; maxEntries: number | null; orgCreatedAt: number };
 
-export function createApiKeyStore(db: BunSQLiteDatabase, sqlite: Database): ApiKeyStore {
+export function createApiKeyStore(db: BunSQLiteDatabase, sqlite: Database, cache: AuthCache): ApiKeyStore {
   // Every authenticated request runs this: a prepared statement, not a built query.
   const owner = sqlite.query<OwnerRow, [string]>(
     `SELECT k.id, k.organization_id AS organizationId, k.name, k.key_prefix AS keyPrefix, k.created_at AS createdAt,
@@ -62,18 +63,20 @@ export function createApiKeyStore(db: BunSQLiteDatabase, sqlite: Database): ApiK
     },
 
     async revokeApiKey(keyId, now) {
+      cache.clear();
       db.update(apiKeys).set({ revokedAt: toSeconds(now) }).where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt))).run();
       return db.select(KEY_COLUMNS).from(apiKeys).where(eq(apiKeys.id, keyId)).all()[0] ?? null;
     },
 
     async findKeyOwner(keyHash): Promise<KeyOwner | null> {
+      const cached = cache.get(keyHash);
+      if (cached) return cached;
       const row = owner.get(keyHash);
       if (!row) return null;
       const { orgName, plan, maxEntries, orgCreatedAt, ...key } = row;
-      return {
-        key,
-        organization: { id: key.organizationId, name: orgName, plan, maxEntries, createdAt: orgCreatedAt },
-      };
+      const found = { key, organization: { id: key.organizationId, name: orgName, plan, maxEntries, createdAt: orgCreatedAt } };
+      cache.set(keyHash, found);
+      return found;
     },
 
     async createOrganizationWithKey(org, key, now) {

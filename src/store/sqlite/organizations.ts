@@ -3,6 +3,7 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { organizations } from "../../db/schema";
 import { newOrganizationId } from "../../ids";
 import type { Organization, Store } from "../types";
+import type { AuthCache } from "./auth-cache";
 import { toSeconds } from "./time";
 
 type OrganizationStore = Pick<
@@ -10,7 +11,7 @@ type OrganizationStore = Pick<
   "createOrganization" | "listOrganizations" | "findOrganization" | "updateOrganizationPlan"
 >;
 
-export function createOrganizationStore(db: BunSQLiteDatabase): OrganizationStore {
+export function createOrganizationStore(db: BunSQLiteDatabase, cache: AuthCache): OrganizationStore {
   return {
     async createOrganization(org, now) {
       const row: Organization = { id: newOrganizationId(), ...org, createdAt: toSeconds(now) };
@@ -33,6 +34,7 @@ export function createOrganizationStore(db: BunSQLiteDatabase): OrganizationStor
     },
 
     async updateOrganizationPlan(orgId, plan, maxEntries) {
+      cache.clear();
       const rows = db.update(organizations).set({ plan, maxEntries }).where(eq(organizations.id, orgId)).returning().all();
       return rows[0] ?? null;
     },
