@@ -7,6 +7,7 @@ import { ApiError } from "./errors";
 import { apiKeyRoutes } from "./keys/routes";
 import type { Logger } from "./log";
 import { preflight } from "./preflight";
+import type { RateLimiter } from "./rate-limit";
 import type { Store } from "./store/types";
 import { VERSION } from "./version";
 
@@ -15,10 +16,11 @@ export interface AppDeps {
   authenticator: Authenticator;
   clock: Clock;
   logger: Logger;
+  rateLimiter?: RateLimiter | null;
 }
 
 /** The whole HTTP API as an Elysia instance. It never listens: `serve` and the tests call it. */
-export function createApp({ store, authenticator, clock, logger }: AppDeps) {
+export function createApp({ store, authenticator, clock, logger, rateLimiter = null }: AppDeps) {
   return new Elysia({ normalize: false })
     .use(errorHandler(logger))
     .use(
@@ -47,7 +49,7 @@ export function createApp({ store, authenticator, clock, logger }: AppDeps) {
       },
       { response: { 200: t.Object({ status: t.Literal("ok") }) }, detail: { tags: ["Operations"], summary: "Health check", security: [] } },
     )
-    .use(preflight(authenticator))
+    .use(preflight(authenticator, rateLimiter, clock))
     .use(datastoreRoutes({ store, clock }))
     .use(apiKeyRoutes({ store, clock }));
 }

@@ -20,22 +20,24 @@ export async function sweepExpired(store: Store, clock: Clock): Promise<number> 
 }
 
 /** Starts the periodic jobs of a running server; the returned function stops them and flushes. */
-export function startBackgroundJobs(deps: { store: Store; authenticator: Authenticator; clock: Clock; logger: Logger }) {
+export function startBackgroundJobs(deps: { store: Store; authenticator: Authenticator; clock: Clock; logger: Logger; sweep: boolean }) {
   const { store, authenticator, clock, logger } = deps;
   const run = (name: string, job: () => Promise<unknown>) => () =>
     job().catch((error) => logger.warn(`${name} failed; will retry`, { error: String(error) }));
 
-  const sweep = setInterval(
-    run("expiry sweep", async () => {
-      const purged = await sweepExpired(store, clock);
-      if (purged > 0) logger.debug("purged expired entries", { purged });
-    }),
-    SWEEP_INTERVAL_MS,
-  );
+  const sweep =
+    deps.sweep &&
+    setInterval(
+      run("expiry sweep", async () => {
+        const purged = await sweepExpired(store, clock);
+        if (purged > 0) logger.debug("purged expired entries", { purged });
+      }),
+      SWEEP_INTERVAL_MS,
+    );
   const flush = setInterval(run("last_used_at flush", () => authenticator.flushKeyUse()), USE_FLUSH_MS);
 
   return async function stop() {
-    clearInterval(sweep);
+    if (sweep) clearInterval(sweep);
     clearInterval(flush);
     await authenticator.flushKeyUse();
   };

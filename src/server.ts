@@ -5,10 +5,17 @@ import { bootstrap } from "./bootstrap";
 import { isLoopback, type ServeConfig } from "./config";
 import { openDatabase } from "./db/client";
 import { migrate } from "./db/migrate";
-import { jsonResponse, ERRORS } from "./errors";
+import { ERRORS, jsonResponse } from "./errors";
 import type { Logger } from "./log";
+import { createRateLimiter } from "./rate-limit";
 import { createSqliteStore } from "./store/sqlite";
 import { VERSION } from "./version";
+
+// A server's own SQLite busy wait is short: bun:sqlite blocks the event loop while it waits.
+// Longer waits for a lock held by another process happen in the write queue, off the loop.
+const SERVER_BUSY_TIMEOUT_MS = 20;
+// Bun closes a connection that sends nothing for this long, half-sent requests included.
+const IDLE_TIMEOUT_SECONDS = 10;
 
 export interface RunningServer {
   url: string;
@@ -16,52 +23,71 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Opens and migrates the database, bootstraps a new one, and listens. */
-export async function startServer(
-  config: ServeConfig,
-  io: { logger: Logger; print: (line: string) => void; clock?: Clock },
-): Promise<RunningServer> {
-  const { logger, print } = io;
-  const clock = io.clock ?? Date.now;
-  const sqlite = openDatabase(config.db);
-  const applied = migrate(sqlite);
-  if (applied.length > 0) logger.info("applied migrations", { migrations: applied });
-  const store = createSqliteStore(sqlite);
+export interface ServerIO {
+  logger: Logger;
+  print: (text: string) => void;
+  clock?: Clock;
+}
 
+export const serverUrl = (host: string, port: number) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+/**
+ * Migrates the database and, on a new one, creates the `default` organization and its first
+ * key. Runs once per start, before any worker listens. Returns a function that prints the new
+ * key (once the URL is known), or null when the database already had an organization.
+ */
+export async function prepareDatabase(config: ServeConfig, io: ServerIO) {
+  const sqlite = openDatabase(config.db, { durability: config.durability });
+  try {
+    const applied = migrate(sqlite);
+    if (applied.length > 0) io.logger.info("applied migrations", { migrations: applied });
+    const first = await bootstrap(createSqliteStore(sqlite), (io.clock ?? Date.now)(), config.bootstrapKey);
+    return (
+      first &&
+      ((url: string) => {
+        io.print(`Created organization "default" (${first.orgId}) with its first API key, shown this once:\n\n  ${first.key}\n\n`);
+        io.print(`Try it:\n  curl -H "Authorization: Bearer ${first.key}" ${url}/api/v1/datastore\n`);
+      })
+    );
+  } finally {
+    sqlite.close();
+  }
+}
+
+/**
+ * Listens with the API on an already prepared database. `worker` is this process's index
+ * when several share the port; only worker 0 (or a lone server) runs the expiry sweep.
+ */
+export async function listen(config: ServeConfig, io: ServerIO, worker: number | null = null): Promise<RunningServer> {
+  const { logger } = io;
+  const clock = io.clock ?? Date.now;
+  const sqlite = openDatabase(config.db, { busyTimeoutMs: SERVER_BUSY_TIMEOUT_MS, durability: config.durability });
+  const store = createSqliteStore(sqlite);
   const authenticator = createAuthenticator({ store, clock, dev: config.dev, logger });
-  const app = createApp({ store, authenticator, clock, logger });
+  const rateLimiter = config.rateLimit && createRateLimiter(config.rateLimit);
+  const app = createApp({ store, authenticator, clock, logger, rateLimiter });
+
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
-    hostname: config.host,
-    port: config.port,
-    fetch: app.fetch,
-    // The last resort if anything escapes Elysia's own error handling.
-    error(error) {
-      logger.error("unhandled server error", { error: String(error) });
-      return jsonResponse(ERRORS.internal.status, { error: ERRORS.internal.message });
-    },
+      hostname: config.host,
+      port: config.port,
+      reusePort: worker !== null,
+      idleTimeout: IDLE_TIMEOUT_SECONDS,
+      fetch: app.fetch,
+      // The last resort if anything escapes Elysia's own error handling.
+      error(error) {
+        logger.error("unhandled server error", { error: String(error) });
+        return jsonResponse(ERRORS.internal.status, { error: ERRORS.internal.message });
+      },
     });
   } catch (error) {
     sqlite.close();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
   }
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-
-  const first = await bootstrap(store, clock(), config.bootstrapKey);
-  if (first) {
-    print(`Created organization "default" (${first.orgId}) with its first API key, shown this once:\n`);
-    print(`  ${first.key}\n`);
-    print(`Try it:\n  curl -H "Authorization: Bearer ${first.key}" ${url}/api/v1/datastore\n`);
-  }
-  if (config.dev) {
-    logger.info("dev mode: any bearer token starting with hklst_ is accepted");
-    if (!isLoopback(config.host)) {
-      logger.warn(`dev mode on ${config.host}: anyone who can reach this address can read and write data`);
-    }
-  }
-  const stopJobs = startBackgroundJobs({ store, authenticator, clock, logger });
-  logger.info("listening", { url, db: config.db, version: VERSION });
+  const url = serverUrl(config.host, server.port!);
+  const stopJobs = startBackgroundJobs({ store, authenticator, clock, logger, sweep: worker === null || worker === 0 });
+  logger.info("listening", { url, db: config.db, version: VERSION, durability: config.durability, ...(worker !== null && { worker }) });
 
   return {
     url,
@@ -71,4 +97,19 @@ export async function startServer(
       await store.close();
     },
   };
+}
+
+/** A lone server: prepare the database, then listen. */
+export async function startServer(config: ServeConfig, io: ServerIO): Promise<RunningServer> {
+  const printFirstKey = await prepareDatabase(config, io);
+  warnAboutDevMode(config, io.logger);
+  const server = await listen(config, io);
+  printFirstKey?.(server.url);
+  return server;
+}
+
+export function warnAboutDevMode(config: ServeConfig, logger: Logger) {
+  if (!config.dev) return;
+  logger.info("dev mode: any bearer token starting with hklst_ is accepted");
+  if (!isLoopback(config.host)) logger.warn(`dev mode on ${config.host}: anyone who can reach this address can read and write data`);
 }

@@ -4,6 +4,7 @@ import { MEMORY, openDatabase } from "../src/db/client";
 import { migrate } from "../src/db/migrate";
 import { apiKeyPrefix, hashApiKey, newApiKeySecret } from "../src/ids";
 import { silentLogger } from "../src/log";
+import { createRateLimiter } from "../src/rate-limit";
 import { createSqliteStore } from "../src/store/sqlite";
 import type { Plan } from "../src/store/types";
 
@@ -19,14 +20,17 @@ export interface RequestOptions {
 }
 
 /** A fresh app on its own in-memory database, with a movable clock and one `scale` organization. */
-export async function createWorld(options: { dev?: boolean; plan?: Plan; maxEntries?: number | null } = {}) {
+export async function createWorld(
+  options: { dev?: boolean; plan?: Plan; maxEntries?: number | null; rateLimit?: { perSecond: number; burst: number } } = {},
+) {
   const sqlite = openDatabase(MEMORY);
   migrate(sqlite);
   const store = createSqliteStore(sqlite);
   let now = T0;
   const clock = () => now;
   const authenticator = createAuthenticator({ store, clock, dev: options.dev ?? false, logger: silentLogger });
-  const app = createApp({ store, authenticator, clock, logger: silentLogger });
+  const rateLimiter = options.rateLimit ? createRateLimiter(options.rateLimit) : null;
+  const app = createApp({ store, authenticator, clock, logger: silentLogger, rateLimiter });
 
   async function addOrganization(name: string, plan: Plan = "scale", maxEntries: number | null = null) {
     const organization = await store.createOrganization({ name, plan, maxEntries }, now);

@@ -1,25 +1,28 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import type { Durability } from "../config";
 
 export const MEMORY = ":memory:";
 
 export interface OpenOptions {
-  /** How long a writer waits for another process's lock before SQLITE_BUSY. */
+  /** How long SQLite itself waits for another process's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  durability?: Durability;
 }
 
 /**
- * Opens (creating if needed) a SQLite database with the pragmas the store relies on:
- * WAL (readers never block the writer), synchronous=NORMAL (a committed write survives a
- * process crash; see README "Durability"), a busy timeout, and foreign keys.
+ * Opens (creating if needed) a SQLite database with the pragmas the store relies on: WAL
+ * (readers never block the writer), a busy timeout, foreign keys, and the durability mode:
+ * synchronous=NORMAL (a committed write survives a process crash; the last commits may be
+ * lost on power loss) or FULL (the WAL is fsynced at every commit: survives power loss).
  */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   if (path !== MEMORY) mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { create: true, strict: true });
   sqlite.run(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
   sqlite.run("PRAGMA journal_mode = WAL");
-  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run(`PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
   sqlite.run("PRAGMA foreign_keys = ON");
   return sqlite;
 }
