@@ -1,3 +1,4 @@
+import { API_KEY_PREFIX, isWellFormedKey } from "./ids";
 import { LOG_LEVELS, type LogLevel } from "./log";
 
 /** A mistake in flags, arguments or environment: one line to stderr, exit code 2. */
@@ -84,13 +85,17 @@ export function loadServeConfig(flags: ServeFlags, env: Env): ServeConfig {
     throw new UsageError(`${durability.source} must be normal or full, got "${durability.text}"`);
   }
   const perSecond = rate && parseWholeNumber(rate.text, rate.source, 1, 1_000_000);
+  const bootstrapKey = env.DATASTORE_BOOTSTRAP_KEY || null;
+  if (bootstrapKey !== null && !isWellFormedKey(bootstrapKey)) {
+    throw new UsageError(`DATASTORE_BOOTSTRAP_KEY must be ${API_KEY_PREFIX} followed by at least 32 of A-Z a-z 0-9 _ -`);
+  }
   const config: ServeConfig = {
     host: flags.host ?? (env.HOST || "127.0.0.1"),
     port: port ? parsePort(port.text, port.source) : 8080,
     db: resolveDbPath(flags.db, env),
     dev: flags.dev ?? (env.DATASTORE_DEV !== undefined && parseBoolean(env.DATASTORE_DEV, "DATASTORE_DEV")),
     logLevel: env.LOG_LEVEL ? parseLogLevel(env.LOG_LEVEL, "LOG_LEVEL") : "info",
-    bootstrapKey: env.DATASTORE_BOOTSTRAP_KEY || null,
+    bootstrapKey,
     durability: (durability?.text ?? "normal") as Durability,
     workers: workers ? parseWholeNumber(workers.text, workers.source, 1, MAX_WORKERS) : 1,
     rateLimit: perSecond ? { perSecond, burst: burst ? parseWholeNumber(burst.text, burst.source, 1, 10_000_000) : 2 * perSecond } : null,

@@ -29,7 +29,11 @@ export interface ServerIO {
   clock?: Clock;
 }
 
-export const serverUrl = (host: string, port: number) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+/** The URL to reach a server listening on host:port (a wildcard address is reached on loopback). */
+export function serverUrl(host: string, port: number) {
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+}
 
 /**
  * Migrates the database and, on a new one, creates the `default` organization and its first

@@ -21,6 +21,9 @@ describe("loadServeConfig defaults", () => {
       dev: false,
       logLevel: "info",
       bootstrapKey: null,
+      durability: "normal",
+      workers: 1,
+      rateLimit: null,
     });
   });
 
@@ -44,6 +47,9 @@ describe("loadServeConfig environment", () => {
       dev: true,
       logLevel: "debug",
       bootstrapKey: null,
+      durability: "normal",
+      workers: 1,
+      rateLimit: null,
     });
   });
 
@@ -136,5 +142,52 @@ describe("loadServeConfig validation", () => {
     for (const env of envs) {
       expect(usageError({}, env).message).not.toContain("\n");
     }
+  });
+});
+
+describe("loadServeConfig durability, workers and rate limit", () => {
+  test("reads --durability, --workers and --rate-limit, with the burst twice the rate by default", () => {
+    expect(loadServeConfig({ durability: "full", workers: "4", rateLimit: "50" }, {})).toMatchObject({
+      durability: "full",
+      workers: 4,
+      rateLimit: { perSecond: 50, burst: 100 },
+    });
+  });
+
+  test("reads DATASTORE_DURABILITY, DATASTORE_WORKERS, DATASTORE_RATE_LIMIT and DATASTORE_RATE_LIMIT_BURST", () => {
+    const env = { DATASTORE_DURABILITY: "full", DATASTORE_WORKERS: "2", DATASTORE_RATE_LIMIT: "10", DATASTORE_RATE_LIMIT_BURST: "15" };
+    expect(loadServeConfig({}, env)).toMatchObject({ durability: "full", workers: 2, rateLimit: { perSecond: 10, burst: 15 } });
+  });
+
+  test("a flag beats the environment for durability, workers and the rate limit", () => {
+    const env = { DATASTORE_DURABILITY: "full", DATASTORE_WORKERS: "2", DATASTORE_RATE_LIMIT: "10" };
+    expect(loadServeConfig({ durability: "normal", workers: "3", rateLimit: "7" }, env)).toMatchObject({
+      durability: "normal",
+      workers: 3,
+      rateLimit: { perSecond: 7, burst: 14 },
+    });
+  });
+
+  test.each([
+    [{ durability: "fast" }, "--durability"],
+    [{ workers: "0" }, "--workers"],
+    [{ workers: "65" }, "--workers"],
+    [{ workers: "two" }, "--workers"],
+    [{ rateLimit: "0" }, "--rate-limit"],
+    [{ rateLimit: "1.5" }, "--rate-limit"],
+    [{ rateLimitBurst: "5" }, "--rate-limit-burst"],
+    [{ workers: "2", port: "0" }, "--workers"],
+  ])("refuses %p with a UsageError naming %s", (flags, name) => {
+    expect(usageError(flags, {}).message).toContain(name);
+  });
+
+  test.each([
+    ["no prefix", "x".repeat(43)],
+    ["too short", "hklst_" + "a".repeat(31)],
+    ["a bad character", "hklst_" + "a".repeat(40) + "!"],
+  ])("refuses a DATASTORE_BOOTSTRAP_KEY with %s, without echoing it", (_, key) => {
+    const message = usageError({}, { DATASTORE_BOOTSTRAP_KEY: key }).message;
+    expect(message).toContain("DATASTORE_BOOTSTRAP_KEY");
+    expect(message).not.toContain(key);
   });
 });

@@ -19,7 +19,11 @@ const toJson = (key: ApiKeyRecord) => ({
 });
 
 export function registerKeys(program: Command, io: CliIO) {
-  const keys = program.command("keys").description("manage API keys");
+  const keys = program.command("keys").description("manage API keys")
+    // Without a subcommand: a one-line usage error, not the whole help.
+    .action(() => {
+      throw new UsageError("keys needs a subcommand: create, list, revoke");
+    });
 
   keys
     .command("create")

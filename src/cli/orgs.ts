@@ -10,7 +10,11 @@ const toJson = (org: Organization) => ({ id: org.id, name: org.name, plan: org.p
 const limitText = (org: Organization) => String(entryLimit(org) ?? "unlimited");
 
 export function registerOrgs(program: Command, io: CliIO) {
-  const orgs = program.command("orgs").description("manage organizations");
+  const orgs = program.command("orgs").description("manage organizations")
+    // Without a subcommand: a one-line usage error, not the whole help.
+    .action(() => {
+      throw new UsageError("orgs needs a subcommand: create, list, set-plan");
+    });
 
   orgs
     .command("create")

@@ -5,19 +5,21 @@ import { listen, prepareDatabase, serverUrl, startServer, warnAboutDevMode } fro
 import { superviseWorkers, WORKER_INDEX_ENV } from "../workers";
 import type { CliIO } from "./io";
 
-/** Resolves on the first SIGINT or SIGTERM, after `stop` has run. */
-function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    const shutdown = (signal: string) => {
-      logger.info("shutting down", { signal });
-      stop().then(resolve, (error) => {
-        logger.error("unclean shutdown", { error: String(error) });
-        resolve();
-      });
-    };
-    process.once("SIGINT", () => shutdown("SIGINT"));
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
+/**
+ * Catches SIGINT/SIGTERM from the moment it is called, so a signal that arrives while the
+ * server is still starting is not lost (or fatal). `whenStopped(stop)` resolves after the
+ * first signal, once `stop` has run.
+ */
+function shutdownOnSignal(logger: Logger) {
+  const signalled = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
   });
+  return async function whenStopped(stop: () => Promise<void>) {
+    const signal = await signalled;
+    logger.info("shutting down", { signal });
+    await stop().catch((error) => logger.error("unclean shutdown", { error: String(error) }));
+  };
 }
 
 /** The serve command line that gives a worker this exact configuration. */
@@ -55,20 +57,21 @@ export function registerServe(program: Command, io: CliIO) {
       const config = loadServeConfig(flags, io.env);
       const logger = createLogger(config.logLevel, io.stderr);
       // SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the database cleanly.
+      const whenStopped = shutdownOnSignal(logger);
       const worker = io.env[WORKER_INDEX_ENV];
       if (worker !== undefined) {
         const server = await listen(config, { logger, print: io.stdout }, Number(worker));
         exitWithParent(logger);
-        await untilSignal(logger, server.stop);
+        await whenStopped(server.stop);
       } else if (config.workers === 1) {
         const server = await startServer(config, { logger, print: io.stdout });
-        await untilSignal(logger, server.stop);
+        await whenStopped(server.stop);
       } else {
         const printFirstKey = await prepareDatabase(config, { logger, print: io.stdout });
         printFirstKey?.(serverUrl(config.host, config.port));
         warnAboutDevMode(config, logger);
         const workers = superviseWorkers(config.workers, workerArgs(config), io.env, logger);
-        await untilSignal(logger, workers.stop);
+        await whenStopped(workers.stop);
       }
       logger.info("stopped");
     });

@@ -44,7 +44,8 @@ export const Entry = t.Object(
   { description: "A datastore entry" },
 );
 
-export const EntryInput = t.Object({
+export const EntryInput = t.Object(
+  {
   key: t.String({
     pattern: NAME_PATTERN,
     error: MESSAGES.name,
@@ -66,9 +67,12 @@ export const EntryInput = t.Object({
       examples: [3600],
     }),
   ),
-});
+  },
+  { additionalProperties: true },
+);
 
-export const UpsertBody = t.Object({ entry: EntryInput });
+// Unknown fields, inside `entry` or beside it, are ignored rather than refused.
+export const UpsertBody = t.Object({ entry: EntryInput }, { additionalProperties: true });
 
 export const EntryResponse = t.Object({ data: Entry });
 

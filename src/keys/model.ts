@@ -23,8 +23,9 @@ export const CreatedApiKey = t.Object({
 
 export const ApiKeyList = t.Object({ data: t.Array(ApiKey) });
 
-export const CreateApiKeyBody = t.Object({
-  name: t.String({ minLength: 1, maxLength: 255, error: "must be a string of 1-255 characters", examples: ["ci"] }),
-});
+export const CreateApiKeyBody = t.Object(
+  { name: t.String({ minLength: 1, maxLength: 255, error: "must be a string of 1-255 characters", examples: ["ci"] }) },
+  { additionalProperties: true },
+);
 
 export const OrganizationList = t.Array(t.Object({ id: t.String({ examples: ["org_8f3kq2m9x7c4v1b5n6z0"] }), name: t.String() }));
