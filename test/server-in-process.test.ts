@@ -44,7 +44,7 @@ describe("startServer", () => {
     const put = await call(server, key, "/api/v1/datastore/entries", { method: "PUT", body: JSON.stringify({ entry: { key: "a/b", value: [1] } }) });
     expect(put.status).toBe(200);
     const get = await call(server, key, "/api/v1/datastore/entries/a/b");
-    expect((await get.json()).data.value).toEqual([1]);
+    expect(((await get.json()) as { data: { value: unknown } }).data.value).toEqual([1]);
   });
 
   test("seeds the first key from the configuration", async () => {
@@ -108,6 +108,14 @@ describe("startServer", () => {
     for (let i = 0; i < 3; i++) statuses.push((await call(server, seeded, "/api/v1/datastore/namespaces")).status);
 
     expect(statuses).toEqual([200, 200, 429]);
+  });
+
+  test.each(["a", "api", "api:80"])("routes a request whose Host header is as short as %p", async (host) => {
+    const { server } = await start();
+
+    const answer = await fetch(`${server.url}/healthz`, { headers: { host } });
+
+    expect({ status: answer.status, body: await answer.json() }).toEqual({ status: 200, body: { status: "ok" } });
   });
 
   test("stops cleanly: the port is closed and the WAL is folded into the database", async () => {
