@@ -46,12 +46,12 @@ export async function isOversized(request: Request): Promise<boolean> {
 async function readLimited(request: Request): Promise<string> {
   const declared = request.headers.get("content-length");
   if (declared !== null) {
-    if (Number(declared) > MAX_BODY_BYTES) throw new ApiError("payloadTooLarge");
+    if (Number(declared) > MAX_BODY_BYTES) throw ApiError.payloadTooLarge();
     return request.text();
   }
   if (!request.body) return "";
   const chunks = await readCounted(request.body, true);
-  if (chunks === null) throw new ApiError("payloadTooLarge");
+  if (chunks === null) throw ApiError.payloadTooLarge();
   return new TextDecoder().decode(Buffer.concat(chunks));
 }
 

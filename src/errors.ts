@@ -64,6 +64,10 @@ export class ApiError extends Error {
   static entryLimit(limit: number) {
     return new ApiError("entryLimit", { body: { limit } });
   }
+  /** Closes the connection too: otherwise the server would go on reading the refused body. */
+  static payloadTooLarge() {
+    return new ApiError("payloadTooLarge", { headers: { Connection: "close" } });
+  }
   static methodNotAllowed(allow: readonly string[]) {
     return new ApiError("methodNotAllowed", { headers: { Allow: allow.join(", ") } });
   }

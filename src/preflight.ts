@@ -32,7 +32,7 @@ export function preflight(authenticator: Authenticator, rateLimiter: RateLimiter
         // while it is parsed; one of the wrong type is counted (not kept) here, since 413
         // outranks 415.
         if (request.headers.has("content-length") || !json) {
-          if (await isOversized(request)) throw new ApiError("payloadTooLarge");
+          if (await isOversized(request)) throw ApiError.payloadTooLarge();
         }
         if (!json) throw new ApiError("unsupportedMediaType");
       }

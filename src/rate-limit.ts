@@ -5,7 +5,7 @@ export interface RateLimitOptions {
   burst: number;
 }
 
-// Buckets of keys unseen for this long are full again, so they can be forgotten.
+// A bucket unseen for a minute, and long enough to have refilled, can be forgotten.
 const FORGET_AFTER_MS = 60_000;
 
 /**
@@ -14,12 +14,13 @@ const FORGET_AFTER_MS = 60_000;
  */
 export function createRateLimiter({ perSecond, burst }: RateLimitOptions) {
   const buckets = new Map<string, { tokens: number; at: number }>();
+  const refilledAfterMs = Math.max(FORGET_AFTER_MS, (burst / perSecond) * 1000);
   let lastSweep = 0;
 
   function forgetIdle(now: number) {
-    if (now - lastSweep < FORGET_AFTER_MS) return;
+    if (Math.abs(now - lastSweep) < FORGET_AFTER_MS) return;
     lastSweep = now;
-    for (const [key, bucket] of buckets) if (now - bucket.at > FORGET_AFTER_MS) buckets.delete(key);
+    for (const [key, bucket] of buckets) if (now - bucket.at > refilledAfterMs) buckets.delete(key);
   }
 
   return {
@@ -27,7 +28,8 @@ export function createRateLimiter({ perSecond, burst }: RateLimitOptions) {
     take(keyId: string, now: number): Record<string, string> {
       forgetIdle(now);
       const bucket = buckets.get(keyId) ?? { tokens: burst, at: now };
-      bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+      // A wall clock stepping back refills nothing (and takes nothing away).
+      bucket.tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * perSecond);
       bucket.at = now;
       buckets.set(keyId, bucket);
       const allowed = bucket.tokens >= 1;

@@ -17,6 +17,16 @@ const SERVER_BUSY_TIMEOUT_MS = 20;
 // Bun closes a connection that sends nothing for this long, half-sent requests included.
 const IDLE_TIMEOUT_SECONDS = 10;
 
+/**
+ * Elysia finds the path by searching for "/" from index 11 of the URL, which skips it when the
+ * Host is under 4 characters (`http://api/healthz`): every route would answer 404. Such a
+ * request is given a longer host; the API never reads the host.
+ */
+function routable(request: Request): Request {
+  const pathAt = request.url.indexOf("/", request.url.indexOf("//") + 2);
+  return pathAt >= 11 ? request : new Request(`http://localhost${request.url.slice(pathAt)}`, request);
+}
+
 export interface RunningServer {
   url: string;
   /** Stops accepting, lets in-flight requests finish, stops the jobs, closes the database. */
@@ -78,7 +88,10 @@ export async function listen(config: ServeConfig, io: ServerIO, worker: number |
       port: config.port,
       reusePort: worker !== null,
       idleTimeout: IDLE_TIMEOUT_SECONDS,
-      fetch: app.fetch,
+      // Bun's own limit would answer an empty, non-JSON 413 before the app sees the request;
+      // the app refuses bodies over 1 MiB itself (src/body.ts) without reading them whole.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      fetch: (request) => app.fetch(routable(request)),
       // The last resort if anything escapes Elysia's own error handling.
       error(error) {
         logger.error("unhandled server error", { error: String(error) });
