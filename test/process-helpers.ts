@@ -242,3 +242,135 @@ export function rawHttp(
     "a raw HTTP answer",
   );
 }
+
+/** Runs `bun src/index.ts ...args` to completion (bounded by `timeoutMs`): exit code and output. */
+export async function runCliProcess(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+  const child = spawnProcess([process.execPath, ENTRY, ...args], { env: options.env ?? cleanEnv() });
+  try {
+    const code = await child.exited(options.timeoutMs ?? 15_000);
+    return { code, stdout: child.stdout(), stderr: child.stderr() };
+  } finally {
+    child.kill();
+  }
+}
+
+/** Runs a CLI command that must exit 0 and print one JSON document on stdout; returns it parsed. */
+export async function cliJsonProcess(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+  const result = await runCliProcess(args, options);
+  if (result.code !== 0) throw new Error(`${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+export interface WriteLockHolder extends RunningProcess {
+  /** Resolves once the child holds the write lock (BEGIN IMMEDIATE succeeded). */
+  locked: Promise<void>;
+  /** Commits and exits the child (SIGUSR2), waiting (bounded) for it to be gone. */
+  release(): Promise<void>;
+  /** Resolves once the child has released the lock and exited on its own (after `holdMs`). */
+  released(ms?: number): Promise<void>;
+}
+
+/**
+ * Another process holding SQLite's write lock on `db`: a child `bun -e` script with bun:sqlite
+ * runs `BEGIN IMMEDIATE` and holds it for `holdMs` (or until release()), then COMMITs and exits.
+ * Readers (WAL) are not blocked; every other writer is, until it lets go.
+ */
+export function holdWriteLock(db: string, holdMs: number): WriteLockHolder {
+  const script = `
+    const { Database } = require("bun:sqlite");
+    const db = new Database(process.env.LOCK_DB);
+    db.run("PRAGMA busy_timeout = 10000");
+    db.run("BEGIN IMMEDIATE");
+    process.stdout.write("locked\\n");
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      db.run("COMMIT");
+      db.close();
+      process.stdout.write("released\\n");
+      process.exit(0);
+    };
+    process.on("SIGUSR2", release);
+    setTimeout(release, Number(process.env.LOCK_MS));
+  `;
+  const child = spawnProcess([process.execPath, "-e", script], { env: cleanEnv({ LOCK_DB: db, LOCK_MS: String(holdMs) }) });
+  const locked = child.waitFor(() => child.stdout().includes("locked\n"), 10_000, "the lock holder to take the write lock");
+  locked.catch(() => child.kill());
+  return {
+    ...child,
+    locked,
+    async release() {
+      if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill("SIGUSR2");
+      await child.exited(5_000);
+    },
+    async released(ms = holdMs + 10_000) {
+      await child.waitFor(() => child.stdout().includes("released\n"), ms, "the lock holder to release the lock");
+      await child.exited(5_000);
+    },
+  };
+}
+
+/** The pids of a process's direct children (Linux /proc). */
+export function childPids(pid: number): number[] {
+  try {
+    const { readdirSync, readFileSync } = require("node:fs") as typeof import("node:fs");
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+export interface WorkerServer extends RunningServer {
+  /** The worker processes' pids, as seen once all of them listened. */
+  workerPids: number[];
+  /** SIGTERM to the supervisor and a bounded wait; then SIGKILL to it and to every worker still alive. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `serve --workers <count>` (args must name a fixed --port) and waits until every worker
+ * has logged "listening" and /healthz answers. Kills everything it started if it does not get there.
+ */
+export async function startWorkerServer(args: string[], count: number, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<WorkerServer> {
+  const child = spawnProcess([process.execPath, ENTRY, "serve", ...args, "--workers", String(count)], { env: options.env ?? cleanEnv() });
+  const listening = () => logLines(child.stderr()).filter((line) => line.message === "listening");
+  let workerPids: number[] = [];
+  let stopping: Promise<void> | undefined;
+  // A worker pid is only signalled while it is still this server's worker (its command line
+  // names this database), never a process that reused the pid.
+  const stillOurWorker = (pid: number) => {
+    try {
+      const cmdline = require("node:fs").readFileSync(`/proc/${pid}/cmdline`, "utf8") as string;
+      return cmdline.includes("serve") && args.every((arg) => cmdline.includes(arg));
+    } catch {
+      return false;
+    }
+  };
+  const stop = () =>
+    (stopping ??= (async () => {
+      workerPids = [...new Set([...workerPids, ...childPids(child.proc.pid)])];
+      if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill("SIGTERM");
+      try {
+        // The supervisor exits only after its workers have (src/workers.ts).
+        await withTimeout(child.proc.exited, 15_000, "the supervisor to stop");
+        if (child.proc.exitCode === 0) return;
+      } catch {
+        child.kill();
+      }
+      for (const pid of workerPids) if (stillOurWorker(pid)) process.kill(pid, "SIGKILL");
+    })());
+  try {
+    await child.waitFor(() => listening().length >= count, options.timeoutMs ?? 20_000, `${count} "listening" log lines`);
+    workerPids = childPids(child.proc.pid);
+    const url = String(listening()[0]!.url).replace("//0.0.0.0:", "//127.0.0.1:");
+    const health = await withTimeout(fetch(`${url}/healthz`), 5_000, "GET /healthz");
+    if (health.status !== 200) throw new Error(`GET /healthz answered ${health.status}`);
+    return { ...child, url, port: Number(new URL(url).port), workerPids, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
