@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { rawPath } from "./known-routes";
 import { ApiError, ERRORS, fieldErrors, jsonResponse, type ValidationIssue } from "./errors";
 import type { Logger } from "./log";
 
@@ -31,14 +32,15 @@ export function errorHandler(logger: Logger) {
     }
     const sqliteCode = (error as { code?: unknown }).code;
     if (typeof sqliteCode === "string" && UNAVAILABLE.test(sqliteCode)) {
-      logger.warn("database unavailable", { code: sqliteCode, method: request.method, url: request.url });
+      logger.warn("database unavailable", { code: sqliteCode, method: request.method, path: rawPath(request.url) });
       return ApiError.unavailable().toResponse();
     }
     const requestId = crypto.randomUUID();
     logger.error("unhandled error", {
       request_id: requestId,
       method: request.method,
-      url: request.url,
+      // The path only: a query string is the client's and may hold anything.
+      path: rawPath(request.url),
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
     });
     return jsonResponse(ERRORS.internal.status, { error: ERRORS.internal.message, request_id: requestId });

@@ -34,7 +34,10 @@ export function hashApiKey(secret: string): string {
   return new Bun.CryptoHasher("sha256").update(secret).digest("hex");
 }
 
-/** What may be logged or shown of a key: enough to recognise it, too little to use it. */
+/**
+ * What may be logged or shown of a key: enough to recognise it, too little to use it. A short
+ * token (dev mode accepts any `hklst_…`) shows nothing of its own.
+ */
 export function apiKeyPrefix(secret: string): string {
-  return secret.slice(0, API_KEY_PREFIX.length + 4);
+  return isWellFormedKey(secret) ? secret.slice(0, API_KEY_PREFIX.length + 4) : API_KEY_PREFIX;
 }

@@ -13,7 +13,7 @@ import { VERSION } from "./version";
 
 // A server's own SQLite busy wait is short: bun:sqlite blocks the event loop while it waits.
 // Longer waits for a lock held by another process happen in the write queue, off the loop.
-const SERVER_BUSY_TIMEOUT_MS = 20;
+const SERVER_BUSY_TIMEOUT_MS = 5;
 // Bun closes a connection that sends nothing for this long, half-sent requests included.
 const IDLE_TIMEOUT_SECONDS = 10;
 

@@ -7,7 +7,7 @@ import { createEntryStore } from "./entries";
 import { createOrganizationStore } from "./organizations";
 import type { WriteQueueOptions } from "./write-queue";
 
-export const DEFAULT_WRITE_QUEUE: WriteQueueOptions = { deadlineMs: 5000, retryMs: 20, maxBatch: 1000 };
+export const DEFAULT_WRITE_QUEUE: WriteQueueOptions = { deadlineMs: 5000, retryMs: 10, maxBatch: 1000 };
 
 /** The Store over one bun:sqlite database (already opened and migrated). */
 export function createSqliteStore(sqlite: Database, writeQueue: WriteQueueOptions = DEFAULT_WRITE_QUEUE): Store {
