@@ -23,8 +23,12 @@ const IDLE_TIMEOUT_SECONDS = 10;
  * request is given a longer host; the API never reads the host.
  */
 function routable(request: Request): Request {
-  const pathAt = request.url.indexOf("/", request.url.indexOf("//") + 2);
-  return pathAt >= 11 ? request : new Request(`http://localhost${request.url.slice(pathAt)}`, request);
+  const url = request.url;
+  // "http://" is 7 characters: a host of 4 or more puts the path's "/" at index 11 or later.
+  for (let i = 7; i < 11; i++) {
+    if (url.charCodeAt(i) === 47) return new Request(`http://localhost${url.slice(i)}`, request);
+  }
+  return request;
 }
 
 export interface RunningServer {
@@ -80,6 +84,8 @@ export async function listen(config: ServeConfig, io: ServerIO, worker: number |
   const authenticator = createAuthenticator({ store, clock, dev: config.dev, logger });
   const rateLimiter = config.rateLimit && createRateLimiter(config.rateLimit);
   const app = createApp({ store, authenticator, clock, logger, rateLimiter });
+  // Read once: Elysia's `fetch` getter compiles the request handler each time it is read.
+  const handle = app.fetch;
 
   let server: ReturnType<typeof Bun.serve>;
   try {
@@ -91,7 +97,7 @@ export async function listen(config: ServeConfig, io: ServerIO, worker: number |
       // Bun's own limit would answer an empty, non-JSON 413 before the app sees the request;
       // the app refuses bodies over 1 MiB itself (src/body.ts) without reading them whole.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (request) => app.fetch(routable(request)),
+      fetch: (request) => handle(routable(request)),
       // The last resort if anything escapes Elysia's own error handling.
       error(error) {
         logger.error("unhandled server error", { error: String(error) });

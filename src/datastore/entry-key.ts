@@ -14,11 +14,13 @@ export function entryKeyFromUrl(url: string): string | null {
   const path = rawPath(url);
   if (!path.startsWith(ENTRIES_PATH)) return null;
   const raw = path.slice(ENTRIES_PATH.length);
-  let key: string;
-  try {
-    key = decodeURIComponent(raw);
-  } catch {
-    return null;
+  let key = raw;
+  if (raw.includes("%")) {
+    try {
+      key = decodeURIComponent(raw);
+    } catch {
+      return null;
+    }
   }
   return NAME.test(key) ? key : null;
 }

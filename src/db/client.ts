@@ -24,5 +24,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   sqlite.run("PRAGMA journal_mode = WAL");
   sqlite.run(`PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
   sqlite.run("PRAGMA foreign_keys = ON");
+  // 16 MiB of page cache (SQLite's default is 2 MiB): the upper levels of the indexes and the
+  // hot rows stay in memory; measured 3.7 -> 2.5 us per random point read on a 12 MB file.
+  sqlite.run("PRAGMA cache_size = -16384");
   return sqlite;
 }
