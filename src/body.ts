@@ -15,6 +15,11 @@ export function hasBody(request: Request): boolean {
 /** The media type of a Content-Type header, lower-cased, without parameters. */
 export const mediaType = (contentType: string | null) => (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 
+/** A body the client stopped sending midway: answered 400 (to no one, usually), never logged as a bug. */
+function clientGone(): never {
+  throw ApiError.badRequest("Request body ended before it was complete");
+}
+
 /**
  * The body's chunks, counted as they arrive; null (and the stream cancelled) once they pass
  * MAX_BODY_BYTES, so an oversized body is never read whole. `keep: false` counts only.
@@ -24,7 +29,7 @@ async function readCounted(body: ReadableStream<Uint8Array>, keep: boolean): Pro
   let size = 0;
   const reader = body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch(clientGone);
     if (done) return chunks;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
@@ -47,7 +52,7 @@ async function readLimited(request: Request): Promise<string> {
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     if (Number(declared) > MAX_BODY_BYTES) throw ApiError.payloadTooLarge();
-    return request.text();
+    return request.text().catch(clientGone);
   }
   if (!request.body) return "";
   const chunks = await readCounted(request.body, true);

@@ -19,11 +19,13 @@ const IDLE_TIMEOUT_SECONDS = 10;
 
 /**
  * Elysia finds the path by searching for "/" from index 11 of the URL, which skips it when the
- * Host is under 4 characters (`http://api/healthz`): every route would answer 404. Such a
- * request is given a longer host; the API never reads the host.
+ * Host is under 4 characters (`http://api/healthz`); without a Host header at all, Bun's URL is
+ * the bare path. Either way every route would answer 404, so such a request is given a longer
+ * host (the API never reads the host).
  */
 function routable(request: Request): Request {
   const url = request.url;
+  if (url.charCodeAt(0) === 47) return new Request(`http://localhost${url}`, request);
   // "http://" is 7 characters: a host of 4 or more puts the path's "/" at index 11 or later.
   for (let i = 7; i < 11; i++) {
     if (url.charCodeAt(i) === 47) return new Request(`http://localhost${url.slice(i)}`, request);

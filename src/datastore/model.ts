@@ -8,6 +8,7 @@ export const NAME_PATTERN = `^[${KEY_CHARS}]{1,255}$`;
 const FILTER_PATTERN = `^[${KEY_CHARS}]{0,255}$`;
 
 export const MAX_VALUE_BYTES = 65_536;
+export const MAX_VALUE_DEPTH = 1000;
 export const MAX_DESCRIPTION_CHARS = 1000;
 export const MAX_TTL_SECONDS = 315_360_000;
 export const MAX_PAGE_SIZE = 100;
@@ -21,7 +22,10 @@ export const MESSAGES = {
   value: "is required: any JSON value except null",
   valueSize: `must be at most ${MAX_VALUE_BYTES} bytes as JSON`,
   valueNumber: "must not contain a number outside the range of a double",
+  valueDepth: `must not nest arrays and objects more than ${MAX_VALUE_DEPTH} levels deep`,
   description: `must be a string of at most ${MAX_DESCRIPTION_CHARS} characters, or null`,
+  // Text is stored as UTF-8: a lone surrogate (valid in JSON escapes) could not come back as sent.
+  unicode: "must be valid Unicode text (no lone surrogate)",
   ttl: `must be an integer from 1 to ${MAX_TTL_SECONDS}`,
   page: "must be an integer greater than or equal to 1",
   pageSize: `must be an integer from 1 to ${MAX_PAGE_SIZE}`,
@@ -55,7 +59,11 @@ export const EntryInput = t.Object(
   namespace: t.Optional(
     t.String({ pattern: NAME_PATTERN, error: MESSAGES.name, description: "Defaults to `default`", examples: ["production"] }),
   ),
-  value: t.Any({ error: MESSAGES.value, description: "Any JSON value except null; at most 65,536 bytes as JSON", examples: [30] }),
+  value: t.Any({
+    error: MESSAGES.value,
+    description: "Any JSON value except null; at most 65,536 bytes as JSON and 1,000 levels of nesting",
+    examples: [30],
+  }),
   description: t.Optional(
     t.Union([t.String(), t.Null()], { error: MESSAGES.description, description: "At most 1,000 characters", examples: ["API timeout in seconds"] }),
   ),

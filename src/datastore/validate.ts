@@ -2,7 +2,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { isJsonObject } from "../body";
 import { ApiError, fieldErrors, type FieldErrors } from "../errors";
 import type { EntryWrite } from "../store/types";
-import { DEFAULT_NAMESPACE, EntryInput, MAX_DESCRIPTION_CHARS, MAX_VALUE_BYTES, MESSAGES } from "./model";
+import { DEFAULT_NAMESPACE, EntryInput, MAX_DESCRIPTION_CHARS, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, MESSAGES } from "./model";
 
 const checkInput = TypeCompiler.Compile(EntryInput);
 
@@ -10,30 +10,31 @@ const checkInput = TypeCompiler.Compile(EntryInput);
 // read back by its raw path (SPEC §1).
 const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 
-/** Whether any number inside `value` is ±Infinity (what JSON.parse makes of `1e400`). */
-function hasNonFiniteNumber(value: unknown): boolean {
-  const pending = [value];
+/**
+ * One walk over the value, before it is serialized: nesting deeper than MAX_VALUE_DEPTH (Bun's
+ * JSON.stringify takes seconds on a value nested tens of thousands deep, stalling every
+ * request), or a number that is ±Infinity (what JSON.parse makes of `1e400`).
+ */
+function inspectValue(value: unknown): string | null {
+  const pending: [unknown, number][] = [[value, 0]];
+  let nonFinite = false;
   while (pending.length > 0) {
-    const item = pending.pop();
-    if (typeof item === "number" && !Number.isFinite(item)) return true;
-    if (typeof item === "object" && item !== null) pending.push(...Object.values(item));
+    const [item, depth] = pending.pop()!;
+    if (typeof item === "number") nonFinite ||= !Number.isFinite(item);
+    if (typeof item !== "object" || item === null) continue;
+    if (depth >= MAX_VALUE_DEPTH) return MESSAGES.valueDepth;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
   }
-  return false;
+  return nonFinite ? MESSAGES.valueNumber : null;
 }
 
 /** The value's JSON text, or an error message for the value field. */
 function serializeValue(value: unknown): { json: string } | { error: string } {
   if (value === undefined || value === null) return { error: MESSAGES.value };
-  let json: string;
-  try {
-    json = JSON.stringify(value);
-  } catch {
-    // Only nesting far deeper than any value within the size limit overflows the stack.
-    return { error: MESSAGES.valueSize };
-  }
+  const error = inspectValue(value);
+  if (error !== null) return { error };
+  const json = JSON.stringify(value);
   if (Buffer.byteLength(json) > MAX_VALUE_BYTES) return { error: MESSAGES.valueSize };
-  // Non-finite numbers are written as null, so a value without "null" cannot hold one.
-  if (json.includes("null") && hasNonFiniteNumber(value)) return { error: MESSAGES.valueNumber };
   return { json };
 }
 
@@ -59,6 +60,7 @@ export function parseUpsertBody(body: Record<string, unknown>): EntryWrite {
   if ("error" in value) add("value", value.error);
   const description = entry.description ?? null;
   if (typeof description === "string" && tooLong(description)) add("description", MESSAGES.description);
+  if (typeof description === "string" && !description.isWellFormed()) add("description", MESSAGES.unicode);
 
   if (Object.keys(errors).length > 0 || "error" in value) throw ApiError.validation(errors);
   return {

@@ -5,6 +5,7 @@ import { isoSeconds } from "../datastore/present";
 import { ApiError, errorResponses } from "../errors";
 import { apiKeyPrefix, hashApiKey, newApiKeySecret } from "../ids";
 import type { ApiKeyRecord, KeyOwner, Store } from "../store/types";
+import { MESSAGES } from "../datastore/model";
 import { ApiKeyList, CreateApiKeyBody, CreatedApiKey, OrganizationList } from "./model";
 
 const tags = ["API keys"];
@@ -42,6 +43,8 @@ export function apiKeyRoutes({ store, clock }: { store: Store; clock: Clock }) {
       "/api/v1/organizations/:org_id/api-keys",
       async ({ owner, params, body, set }) => {
         const org = ownOrganization(owner, params.org_id);
+        // Stored as UTF-8, a lone surrogate could not come back as sent.
+        if (!body.name.isWellFormed()) throw ApiError.validation({ name: [MESSAGES.unicode] });
         const secret = newApiKeySecret();
         const key = await store.createApiKey(
           { organizationId: org.id, name: body.name, keyHash: hashApiKey(secret), keyPrefix: apiKeyPrefix(secret) },

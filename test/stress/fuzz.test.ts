@@ -20,7 +20,6 @@
 //   bun test test/stress/fuzz.test.ts                 300 requests (default suite)
 //   STRESS=1 bun test test/stress/fuzz.test.ts        10,000 requests
 //   FUZZ_SEED=n FUZZ_RUNS=n                           another seed / count
-//   FUZZ_STRICT=1                                     known bugs (KNOWN_BUGS) fail the run too
 //   FUZZ_FAIL_FAST=1                                  throw at the first violation (fast-check
 //                                                     then reports seed, path and counterexample)
 import { Database } from "bun:sqlite";
@@ -52,7 +51,6 @@ import {
 const STRESS = process.env.STRESS === "1";
 const NUM_RUNS = Number(process.env.FUZZ_RUNS ?? (STRESS ? 10_000 : 300));
 const SEED = Number(process.env.FUZZ_SEED ?? 20260315);
-const STRICT = process.env.FUZZ_STRICT === "1";
 const FAIL_FAST = process.env.FUZZ_FAIL_FAST === "1";
 const SETTLE_MS = Number(process.env.FUZZ_SETTLE_MS ?? 0);
 const HEAD_LIMIT_MARGIN = 16 * 1024 - 512;
@@ -1089,37 +1087,12 @@ const stats = {
   droppedBy: new Map<string, number>(),
   timeouts: 0,
   guarded: 0,
-  knownBugs: new Map<string, number>(),
   slow: [] as { ms: number; scenario: string }[],
   healthChecks: 0,
   violations: [] as Violation[],
   scenarios: new Map<string, number>(),
 };
 const bump = <K,>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
-
-/**
- * Bugs this fuzzer found, reproduced in fuzz-regressions.test.ts. Matching answers are counted
- * here instead of failing the run, so the fuzzer keeps looking for new ones (FUZZ_STRICT=1
- * turns them back into violations).
- */
-const KNOWN_BUGS: { id: string; matches: (req: FuzzRequest, answer: Answer, reason: string) => boolean }[] = [
-  {
-    // An empty or unparseable Host (or none on HTTP/1.0) gives a request.url without "//host";
-    // src/server.ts routable() then cuts the path wrong ("/api/v1/x" → "/v1/x"): every route 404s.
-    id: "broken-host-404",
-    matches: (req, answer, reason) => req.host.cls === "broken" && answer.status === 404 && reason.startsWith("broken-host"),
-  },
-  {
-    // A lone surrogate in `description` is stored as U+FFFD (SQLite TEXT is UTF-8) with a 200.
-    id: "description-lone-surrogate",
-    matches: (_req, _answer, reason) => reason.startsWith("description-round-trip") && reason.includes("lone-surrogate"),
-  },
-  {
-    // The same for an API key's name (201 with the name changed).
-    id: "key-name-lone-surrogate",
-    matches: (_req, _answer, reason) => reason.startsWith("name-round-trip") && reason.includes("lone-surrogate"),
-  },
-];
 
 // ---------------------------------------------------------------------------------------------
 // Sending.
@@ -1433,7 +1406,9 @@ function judge(req: FuzzRequest, answer: Answer, org: OrgName | null): string[] 
 
   // Oracles: only for requests built canonical, with a normal Host, complete framing.
   const oracle = req.oracle;
-  if (req.host.cls === "broken" && !req.malformed && answer.status === 404 && routeFor(normalizedPath(path))) {
+  // A route's own 404 ("Entry not found", …) is a fine answer; only the router's "Not found" is not.
+  const routerNotFound = answer.status === 404 && safeJson(answer.body)?.error === "Not found";
+  if (req.host.cls === "broken" && !req.malformed && routerNotFound && routeFor(normalizedPath(path))) {
     problems.push(`broken-host: a known route answered 404 for Host ${JSON.stringify(req.host.value)}`);
   }
   if (req.canonical && !req.malformed && (req.host.cls === "normal" || req.host.cls === "short") && !incompleteFraming) {
@@ -1480,7 +1455,8 @@ function judge(req: FuzzRequest, answer: Answer, org: OrgName | null): string[] 
     if (oracle?.kind === "readBack") problems.push(...checkReadBack(req, answer));
     if (oracle?.kind === "keyCreate") {
       const name = oracle.name;
-      const valid = typeof name === "string" && name.length >= 1 && name.length <= 255;
+      // A lone surrogate is refused (422): stored as UTF-8 it could not come back as sent.
+      const valid = typeof name === "string" && name.length >= 1 && name.length <= 255 && name.isWellFormed();
       const json = safeJson(answer.body);
       if (!valid && status !== 422) problems.push(`oracle: an API key named ${JSON.stringify(name)?.slice(0, 80)} should be 422, got ${status}`);
       if (valid && status !== 201) problems.push(`oracle: an API key named ${JSON.stringify(name).slice(0, 80)} should be 201, got ${status}`);
@@ -1738,28 +1714,10 @@ const WELL_FORMED_TARGET = /^(\/[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=%]*|https?:\/\
 const recent: FuzzRequest[] = [];
 let errorLinesSeen = 0;
 
-/**
- * A request that gave up mid-way through a chunked body of the wrong (or no) Content-Type: the
- * preflight's 413 count (src/preflight.ts → isOversized) meets the aborted stream, and the
- * error reaches onError as "unhandled error" with an empty message (a 500 no one receives).
- */
-const abortedWrongTypeChunked = (req: FuzzRequest) => {
-  const type = effectiveContentType(req);
-  return (
-    req.method === "PUT" &&
-    (req.framing === "chunked-truncated" || (req.framing === "chunked" && req.body !== undefined && bodyLength(req.body) > MiB)) &&
-    (type === null || mediaTypeOf(type) !== "application/json")
-  );
-};
-
-/** Server log lines at level error since the last call: each is a violation unless known. */
+/** Server log lines at level error since the last call: each is a violation. */
 function checkErrorLog(lastAnswer: string) {
   const errorLines = logLines(world.server.stderr()).filter((line) => line.level === "error");
   for (const line of errorLines.slice(errorLinesSeen)) {
-    if (!STRICT && line.message === "unhandled error" && line.error === "" && recent.some(abortedWrongTypeChunked)) {
-      bump(stats.knownBugs, "aborted-chunked-upload-logged-as-500");
-      continue;
-    }
     stats.violations.push({
       signature: `error-log ${line.message} ${line.path ?? line.url}`,
       message: `server error log line ${JSON.stringify(line).slice(0, 600)}\n    after these requests (last is latest; FUZZ_SETTLE_MS=30 pins it to one):\n    ${recent.map(describeRequest).join("\n    ---\n    ")}\n    last answer: ${lastAnswer}`,
@@ -1798,11 +1756,6 @@ async function runOne(generated: FuzzRequest): Promise<void> {
   checkErrorLog(describeAnswer(answer));
   for (let problem of problems) {
     if (problem.startsWith("count:")) problem += await diagnoseNamespace(new URLSearchParams(targetPath(req.target).query).get("namespace")!);
-    const known = KNOWN_BUGS.find((bug) => bug.matches(req, answer, problem));
-    if (known && !STRICT) {
-      bump(stats.knownBugs, known.id);
-      continue;
-    }
     const signature = `${problem.split(":")[0]} ${req.scenario} ${answer.status}`;
     const message = `${problem}\n    ${describeRequest(req)}\n    answer: ${describeAnswer(answer)}`;
     stats.violations.push({ signature, message });
@@ -1969,7 +1922,7 @@ test(
         `bare-http-layer={${counts(stats.bare)}} dropped=${stats.dropped} {${counts(stats.droppedBy)}} timeouts=${stats.timeouts} sentinel-changes=${final.sentinelChanges.length} ` +
         `model-mismatches=${final.modelMismatches.length} (model entries checked ${final.checkedModel}) restarts/crashes=${exited ? 1 : 0} ` +
         `sigterm-exit=${stopCode} integrity_check=${integrity} uncertain-writes=${uncertainEvents.length} ` +
-        `violations=${stats.violations.length} known-bugs={${counts(stats.knownBugs)}} error-log-lines=${errorLogs.length} guarded=${stats.guarded} ` +
+        `violations=${stats.violations.length} error-log-lines=${errorLogs.length} guarded=${stats.guarded} ` +
         `health-checks=${stats.healthChecks} slow>1s=${stats.slow.length}${slowest.length ? ` (max ${slowest.map((s) => `${s.ms}ms ${s.scenario}`).join(", ")})` : ""} ` +
         `scenarios={${counts(stats.scenarios)}} time=${seconds}s pid=${pid}`,
     );
