@@ -27,5 +27,9 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   // 16 MiB of page cache (SQLite's default is 2 MiB): the upper levels of the indexes and the
   // hot rows stay in memory; measured 3.7 -> 2.5 us per random point read on a 12 MB file.
   sqlite.run("PRAGMA cache_size = -16384");
+  // Checkpoint the WAL back into the file every 8,000 pages (32 MiB) instead of SQLite's 1,000:
+  // pages rewritten between checkpoints are copied back once, and checkpoints (which fsync)
+  // come 8x less often. Measured +20% PUT/s with random upserts of 1 KB values.
+  sqlite.run("PRAGMA wal_autocheckpoint = 8000");
   return sqlite;
 }
