@@ -147,12 +147,12 @@ function client(base: string, token: string) {
 
 /**
  * One client loop: PUTs (a new value every time, carrying the key's sequence number) and
- * DELETEs (only of keys it knows are present) on its own keys, one request at a time, until
- * `stopped()`. A request that fails without an answer leaves its operation in flight and ends
- * the loop (the server is gone).
+ * DELETEs (only of keys it knows are present) on its own keys, one request at a time, until a
+ * request fails without an answer: the server is gone, and that operation stays in flight
+ * (it may or may not have committed).
  */
-async function driveLoop(keys: KeyState[], ns: string, round: number, api: ReturnType<typeof client>, stopped: () => boolean, totals: Totals) {
-  while (!stopped()) {
+async function driveLoop(keys: KeyState[], ns: string, round: number, api: ReturnType<typeof client>, totals: Totals) {
+  for (;;) {
     const state = keys[randomInt(0, keys.length - 1)]!;
     const seq = ++state.seq;
     const op: Op =
@@ -280,11 +280,11 @@ async function crashRounds(durability: "normal" | "full"): Promise<{ totals: Tot
       Array.from({ length: KEYS_PER_LOOP }, (_, k) => ({ key: `crash:${loop}/${k}`, seq: 0, acked: null, inflight: null, present: false })),
     );
 
-    // Load, then SIGKILL at a random moment while the loops still have requests in flight.
-    let stopped = false;
-    const running = Promise.all(loops.map((keys) => driveLoop(keys, ns, round, api, () => stopped, totals)));
+    // Load, then SIGKILL at a random moment while every loop is still sending: each loop runs
+    // until a request of its own fails, so each ends with an operation in flight (one the server
+    // may have committed before dying, or one sent after).
+    const running = Promise.all(loops.map((keys) => driveLoop(keys, ns, round, api, totals)));
     await Bun.sleep(randomInt(LOAD_MS[0], LOAD_MS[1]));
-    stopped = true;
     server.proc.kill("SIGKILL");
     await server.exited(10_000);
     await withTimeout(running, REQUEST_TIMEOUT_MS + 5_000, "the client loops to finish after the kill");
