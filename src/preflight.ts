@@ -11,9 +11,8 @@ import type { KeyOwner } from "./store/types";
  * Everything decided before routing, in SPEC §4's order of precedence: unknown route (left to
  * Elysia's 404) → 405 → 401 → 429 (rate limit, when configured: it needs the key) → 403 →
  * 413 → 415. Body parsing (400, and 413 for streamed bodies) and validation (422) follow in
- * the routes.
+ * the routes. (onRequest hooks are always global in Elysia: this runs for every request.)
  */
-// onRequest hooks are always global in Elysia: they run for every request, before routing.
 export function preflight(authenticator: Authenticator, rateLimiter: RateLimiter | null, clock: Clock) {
   return new Elysia({ name: "preflight" })
     .decorate("owner", undefined as unknown as KeyOwner)

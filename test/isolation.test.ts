@@ -30,8 +30,8 @@ import {
   randomApiKey,
   startServerProcess,
   tempDir,
-  withTimeout,
   type RunningProcess,
+  apiClient,
 } from "./process-helpers";
 
 const ENTRY_NOT_FOUND = { error: "Entry not found" };
@@ -391,23 +391,8 @@ describe("API keys are shown once and never logged", () => {
         const dev = await startServerProcess(["serve", "--port", "0", "--db", db, "--dev"], { env });
         children.push(dev);
         const bootstrap = await bootstrapKey(dev);
-        const call = (base: string) => async (method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) => {
-          const all: Record<string, string> = { ...headers };
-          if (token !== null) all.authorization ??= `Bearer ${token}`;
-          if (body !== undefined) all["content-type"] ??= "application/json";
-          const response = await withTimeout(
-            fetch(base + path, { method, headers: all, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) }),
-            10_000,
-            `${method} ${path}`,
-          );
-          const text = await response.text();
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {}
-          return { status: response.status, json, text };
-        };
-        const api = call(dev.url);
+        const api = (method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) =>
+          apiClient(dev.url, token)(method, path, body, headers);
         const shownAfterCreation: string[] = [];
         const statuses: Record<string, number> = {};
         const expectStatus = async (what: string, answer: Promise<{ status: number; text: string; json: any }>, status: number) => {
@@ -471,7 +456,7 @@ describe("API keys are shown once and never logged", () => {
         // The same file served without --dev: unknown, revoked and mangled keys are refused.
         const plain = await startServerProcess(["serve", "--port", "0", "--db", db], { env });
         children.push(plain);
-        const api2 = call(plain.url);
+        const api2 = (method: string, path: string, token: string | null) => apiClient(plain.url, token)(method, path);
         const flipped = "hklst_" + [...bootstrap.slice(6)].map((c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())).join("");
         const unknown = randomApiKey();
         for (const [what, token] of [["unknown", unknown], ["case-flipped", flipped], ["revoked", created[2]!.key], ["revoked dev", devTokens[0]!], ["hash", `hklst_${sha256(bootstrap)}`]] as const) {

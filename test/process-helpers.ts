@@ -374,3 +374,37 @@ export async function startWorkerServer(args: string[], count: number, options: 
     throw error;
   }
 }
+
+export interface ApiAnswer {
+  status: number;
+  json: any;
+  text: string;
+  headers: Headers;
+}
+
+/**
+ * A JSON client for a running server: `Authorization: Bearer <token>` (none when null), bodies
+ * JSON-encoded unless already a string, every call bounded by `timeoutMs` (an abort, so a
+ * request that times out is really cancelled). `keepalive: false` opens a fresh connection per
+ * call (so SO_REUSEPORT spreads calls over the workers).
+ */
+export function apiClient(base: string, token: string | null, options: { timeoutMs?: number; keepalive?: boolean } = {}) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> => {
+    const all: Record<string, string> = { ...headers };
+    if (token !== null) all.authorization ??= `Bearer ${token}`;
+    if (body !== undefined) all["content-type"] ??= "application/json";
+    const response = await fetch(base + path, {
+      method,
+      headers: all,
+      body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
+      keepalive: options.keepalive ?? true,
+      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+    });
+    const text = await response.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: response.status, json, text, headers: response.headers };
+  };
+}

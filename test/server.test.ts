@@ -18,6 +18,7 @@ import {
   tempDir,
   withTimeout,
   type RunningProcess,
+  apiClient,
 } from "./process-helpers";
 
 const TIMEOUT = 30_000;
@@ -51,23 +52,7 @@ async function stop(server: RunningProcess): Promise<number> {
   return server.exited(10_000);
 }
 
-function api(base: string, token: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const response = await withTimeout(
-      fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }),
-      5_000,
-      `${method} ${path}`,
-    );
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: response.status, json, text, headers: response.headers };
-  };
-}
+const api = (base: string, token: string) => apiClient(base, token, { timeoutMs: 5_000 });
 
 /** The size of the -wal file beside `path`, or 0 when there is none. */
 const walBytes = (path: string) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);

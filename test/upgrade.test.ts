@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { openDatabase } from "../src/db/client";
 import { embeddedMigrations, migrate } from "../src/db/migrate";
 import { apiKeyPrefix, hashApiKey } from "../src/ids";
-import { cleanEnv, ENTRY, logLines, randomApiKey, spawnProcess, startServerProcess, tempDir, withTimeout, type RunningProcess } from "./process-helpers";
+import { apiClient, cleanEnv, ENTRY, logLines, randomApiKey, spawnProcess, startServerProcess, tempDir, type RunningProcess } from "./process-helpers";
 
 const TIMEOUT = 60_000;
 
@@ -187,21 +187,12 @@ async function stop(server: RunningProcess) {
   expect(await server.exited(15_000)).toBe(0);
 }
 
+/** Status and JSON body of each answer, for whole-answer comparisons. */
 function api(base: string, token: string) {
+  const call = apiClient(base, token);
   return async (method: string, path: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const response = await withTimeout(
-      fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }),
-      10_000,
-      `${method} ${path}`,
-    );
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: response.status, json };
+    const { status, json } = await call(method, path, body);
+    return { status, json };
   };
 }
 

@@ -37,3 +37,6 @@ export function entryJson(entry: EntryRecord): string {
 
 /** A 200 JSON response from text that is already JSON. */
 export const jsonText = (text: string) => new Response(text, { headers: { "Content-Type": "application/json" } });
+
+/** The `{"data": entry}` answer of the single-entry routes. */
+export const entryResponse = (entry: EntryRecord) => jsonText(`{"data":${entryJson(entry)}}`);

@@ -15,7 +15,7 @@ import {
   NamespacesResponse,
   UpsertBody,
 } from "./model";
-import { entryJson, jsonText } from "./present";
+import { entryJson, entryResponse, jsonText } from "./present";
 import { parseUpsertBody } from "./validate";
 
 const AUTH_ERRORS = ["unauthorized", "planForbidden"] as const;
@@ -34,14 +34,14 @@ export function datastoreRoutes({ store, clock }: { store: Store; clock: Clock }
     const { key, namespace } = locate(request.url, query.namespace);
     const entry = await store.getEntry(owner.organization.id, namespace, key, clock());
     if (!entry) throw new ApiError("entryNotFound");
-    return jsonText(`{"data":${entryJson(entry)}}`);
+    return entryResponse(entry);
   };
 
   const deleteEntry = async ({ request, query, owner }: { request: Request; query: { namespace?: string }; owner: KeyOwner }) => {
     const { key, namespace } = locate(request.url, query.namespace);
     const entry = await store.deleteEntry(owner.organization.id, namespace, key, clock());
     if (!entry) throw new ApiError("entryNotFound");
-    return jsonText(`{"data":${entryJson(entry)}}`);
+    return entryResponse(entry);
   };
 
   // parseUpsertBody runs as a derive (before Elysia's own body validation) so that one 422
@@ -54,7 +54,7 @@ export function datastoreRoutes({ store, clock }: { store: Store; clock: Clock }
       async ({ write, owner }) => {
         const result = await store.upsertEntry(owner.organization.id, write, entryLimit(owner.organization), clock());
         if (!result.ok) throw ApiError.entryLimit(result.limit);
-        return jsonText(`{"data":${entryJson(result.entry)}}`);
+        return entryResponse(result.entry);
       },
       {
         parse: ({ request }) => readJsonObject(request),

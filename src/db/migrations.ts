@@ -5,11 +5,13 @@ import journal from "../../drizzle/meta/_journal.json";
 import m0000 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m0001 from "../../drizzle/0001_auth_epoch.sql" with { type: "text" };
 import m0002 from "../../drizzle/0002_auth_epoch_triggers.sql" with { type: "text" };
+import m0003 from "../../drizzle/0003_entries_expiring_index.sql" with { type: "text" };
 
 export const migrationFiles: Record<string, string> = {
   "0000_init": m0000,
   "0001_auth_epoch": m0001,
   "0002_auth_epoch_triggers": m0002,
+  "0003_entries_expiring_index": m0003,
 };
 
 export const migrationJournal: { entries: { tag: string; when: number }[] } = journal;

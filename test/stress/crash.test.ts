@@ -13,7 +13,7 @@ import { Database } from "bun:sqlite";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { cleanEnv, randomApiKey, startServerProcess, tempDir, withTimeout, type RunningServer } from "../process-helpers";
+import { apiClient, cleanEnv, randomApiKey, startServerProcess, tempDir, withTimeout, type RunningServer } from "../process-helpers";
 
 const STRESS = Boolean(process.env.STRESS);
 const ROUNDS = STRESS ? 20 : 3;
@@ -126,24 +126,7 @@ function copyCrashImage(db: string, label: string): string {
   return copy;
 }
 
-function client(base: string, token: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const response = await fetch(base + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: response.status, json, text };
-  };
-}
+const client = (base: string, token: string) => apiClient(base, token, { timeoutMs: REQUEST_TIMEOUT_MS });
 
 /**
  * One client loop: PUTs (a new value every time, carrying the key's sequence number) and

@@ -18,8 +18,8 @@ import {
   runCliProcess,
   startWorkerServer,
   tempDir,
-  withTimeout,
   type WorkerServer,
+  apiClient,
 } from "../process-helpers";
 
 const STRESS = process.env.STRESS === "1";
@@ -228,21 +228,8 @@ describe("across two worker processes sharing the file", () => {
   }, 30_000);
 
   /** One request on a fresh connection (so SO_REUSEPORT spreads them over the workers). */
-  async function call(method: string, path: string, token: string, body?: unknown): Promise<Answer> {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const response = await withTimeout(
-      fetch(server!.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), keepalive: false }),
-      30_000,
-      `${method} ${path}`,
-    );
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {}
-    return { status: response.status, json, text, headers: response.headers };
-  }
+  const call = (method: string, path: string, token: string, body?: unknown): Promise<Answer> =>
+    apiClient(server!.url, token, { timeoutMs: 30_000, keepalive: false })(method, path, body);
 
   /** How many answers shared a RateLimit-Remaining value with another: > 0 means both workers answered. */
   function sharedBuckets(answers: Answer[]) {

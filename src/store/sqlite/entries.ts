@@ -2,7 +2,7 @@ import type { Database } from "bun:sqlite";
 import { newEntryId } from "../../ids";
 import type { EntryRecord, EntryWrite, Store, UpsertResult } from "../types";
 import { createListing } from "./listing";
-import { ENTRY_COLUMNS, LIVE, toSeconds } from "./time";
+import { countLiveSql, ENTRY_COLUMNS, LIVE, toSeconds } from "./time";
 import { createWriteQueue, type WriteQueueOptions } from "./write-queue";
 
 type EntryStore = Pick<Store, "getEntry" | "listEntries" | "listNamespaces" | "upsertEntry" | "deleteEntry" | "purgeExpired">;
@@ -15,9 +15,7 @@ export function createEntryStore(sqlite: Database, queueOptions: WriteQueueOptio
   const selectForWrite = sqlite.query<{ rowid: number; id: string; createdAt: number; expiresAt: number | null }, Locator>(
     `SELECT rowid, id, created_at AS createdAt, expires_at AS expiresAt FROM entries WHERE ${where}`,
   );
-  const countLive = sqlite.query<{ n: number }, { org: string; now: number }>(
-    `SELECT count(*) AS n FROM entries WHERE organization_id = $org AND ${LIVE}`,
-  );
+  const countLive = sqlite.query<{ n: number }, { org: string; now: number }>(countLiveSql("organization_id = $org"));
   type Row = Locator & { id: string; value: string; description: string | null; expiresAt: number | null; createdAt: number; now: number };
   // RETURNING statements are read with .all(): .get() leaves them (and their write) open.
   const insert = sqlite.query<EntryRecord, Row>(

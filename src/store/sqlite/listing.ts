@@ -1,6 +1,6 @@
 import type { Database } from "bun:sqlite";
 import type { EntryRecord, ListQuery, Page } from "../types";
-import { ENTRY_COLUMNS, LIVE, toSeconds } from "./time";
+import { countLiveSql, ENTRY_COLUMNS, LIVE, toSeconds } from "./time";
 
 // Keys and namespaces are ASCII from `A-Za-z0-9_.:/-` (SPEC §1): every one sorts below DEL.
 const ABOVE_EVERY_KEY = "\x7f";
@@ -24,7 +24,7 @@ type RangeParams = { org: string; ns: string; lo: string; hi: string; now: numbe
  */
 export function createListing(sqlite: Database) {
   const range = "organization_id = $org AND namespace = $ns AND key >= $lo AND key < $hi";
-  const countRange = sqlite.query<{ n: number }, RangeParams>(`SELECT count(*) AS n FROM entries WHERE ${range} AND ${LIVE}`);
+  const countRange = sqlite.query<{ n: number }, RangeParams>(countLiveSql(range));
   const pageRange = sqlite.query<EntryRecord, RangeParams & { limit: number; offset: number }>(
     `SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${range} AND ${LIVE} ORDER BY key LIMIT $limit OFFSET $offset`,
   );

@@ -1,0 +1,1 @@
+CREATE INDEX `entries_expiring_idx` ON `entries` (`organization_id`,`namespace`,`key`,`expires_at`) WHERE "entries"."expires_at" IS NOT NULL;
