@@ -32,14 +32,18 @@ export interface ValidationIssue {
   schema?: { error?: unknown };
 }
 
+/** Adds `message` to a field's messages, once. */
+export function addFieldError(errors: FieldErrors, field: string, message: string) {
+  const list = (errors[field] ??= []);
+  if (!list.includes(message)) list.push(message);
+}
+
 /** Groups validation issues by their top-level field, preferring a schema's own message. */
 export function fieldErrors(issues: ValidationIssue[], depth = 0): FieldErrors {
   const errors: FieldErrors = {};
   for (const issue of issues) {
     const field = issue.path.split("/").filter(Boolean)[depth] ?? "body";
-    const message = typeof issue.schema?.error === "string" ? issue.schema.error : issue.message;
-    const list = (errors[field] ??= []);
-    if (!list.includes(message)) list.push(message);
+    addFieldError(errors, field, typeof issue.schema?.error === "string" ? issue.schema.error : issue.message);
   }
   return errors;
 }

@@ -1,6 +1,6 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { isJsonObject } from "../body";
-import { ApiError, fieldErrors, type FieldErrors } from "../errors";
+import { addFieldError, ApiError, fieldErrors, type FieldErrors } from "../errors";
 import type { EntryWrite } from "../store/types";
 import { DEFAULT_NAMESPACE, EntryInput, MAX_DESCRIPTION_CHARS, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, MESSAGES } from "./model";
 
@@ -50,10 +50,7 @@ export function parseUpsertBody(body: Record<string, unknown>): EntryWrite {
   const entry = body.entry;
   if (!isJsonObject(entry)) throw ApiError.badRequest('Request body must have an "entry" object');
   const errors: FieldErrors = checkInput.Check(entry) ? {} : fieldErrors([...checkInput.Errors(entry)]);
-  const add = (field: string, message: string) => {
-    const list = (errors[field] ??= []);
-    if (!list.includes(message)) list.push(message);
-  };
+  const add = (field: string, message: string) => addFieldError(errors, field, message);
 
   if (typeof entry.key === "string" && DOT_SEGMENT.test(entry.key)) add("key", MESSAGES.dotSegment);
   const value = serializeValue(entry.value);
