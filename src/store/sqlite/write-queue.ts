@@ -44,26 +44,16 @@ export function createWriteQueue(sqlite: Database, options: WriteQueueOptions) {
     else setTimeout(flush, delayMs);
   }
 
-  function settle(batch: Pending<unknown>[], results: unknown[]) {
-    batch.forEach((write, i) => write.resolve(results[i]));
-  }
-
-  function flush() {
-    scheduled = false;
-    const batch = queue.slice(0, options.maxBatch);
-    queue = queue.slice(batch.length);
-    if (queue.length > 0) schedule();
+  /** Commits one batch and settles its writes; false when the lock is held and it is worth waiting. */
+  function commitBatch(batch: Pending<unknown>[]): boolean {
     try {
-      settle(batch, commit.immediate(batch));
+      const results = commit.immediate(batch);
+      batch.forEach((write, i) => write.resolve(results[i]));
     } catch (error) {
-      if (isBusy(error) && Date.now() - batch[0]!.since < options.deadlineMs) {
-        queue = [...batch, ...queue];
-        schedule(options.retryMs);
-        return;
-      }
+      if (isBusy(error) && Date.now() - batch[0]!.since < options.deadlineMs) return false;
       if (isBusy(error) || batch.length === 1) {
         for (const write of batch) write.reject(error);
-        return;
+        return true;
       }
       // One write's failure must not fail the others: retry them one transaction each.
       for (const write of batch) {
@@ -73,6 +63,21 @@ export function createWriteQueue(sqlite: Database, options: WriteQueueOptions) {
           write.reject(single);
         }
       }
+    }
+    return true;
+  }
+
+  function flush() {
+    scheduled = false;
+    const batch = queue.slice(0, options.maxBatch);
+    queue = queue.slice(batch.length);
+    if (commitBatch(batch)) {
+      if (queue.length > 0) schedule();
+    } else {
+      // Scheduled only here, so a queue longer than one batch cannot turn the wait into a
+      // busy loop of attempts.
+      queue = [...batch, ...queue];
+      schedule(options.retryMs);
     }
   }
 
